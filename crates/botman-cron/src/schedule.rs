@@ -1,0 +1,726 @@
+//! [`Cron`]: the parsed schedule, its search, and the time-zone rules.
+
+use core::fmt;
+use core::str::FromStr;
+
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ZonedDateTime};
+
+use crate::calendar::{Civil, days_from_civil, days_in_month, weekday_from_days};
+use crate::error::ParseError;
+use crate::spec::{Item, Spec};
+
+/// Years outside this range are never searched (jiff's own limits are ±9999).
+const MAX_YEAR: i32 = 9998;
+const MIN_YEAR: i32 = -9998;
+
+/// A parsed cron expression.
+///
+/// Parse once with [`Cron::parse`] (or `str::parse`), then ask for fire
+/// instants with [`Cron::next_after`], [`Cron::prev_before`],
+/// [`Cron::iter_after`] or [`Cron::matches`]. A `Cron` is immutable, `Send`
+/// and `Sync`, about 160 bytes plus the parsed items kept for `Display`.
+///
+/// Two `Cron`s are equal when they fire at the same instants in every zone,
+/// whatever their spelling: `"0 0 * * SUN"` equals `"0 0 * * 7"`.
+#[derive(Clone)]
+pub struct Cron {
+    // Hot data first: everything the search reads fits in three cache lines.
+    seconds: u64,
+    minutes: u64,
+    hours: u32,
+    months: u16,
+    /// Fixed-time expressions follow cronie's DST rules (see the crate docs).
+    fixed_time: bool,
+    with_seconds: bool,
+    /// Matching days of a month, as bits 1..=31, indexed by the weekday of the
+    /// month's first day (0 = Sunday) and the month's length minus 28. All of
+    /// day-of-month, day-of-week, `L`, `W` and `#` are folded into this table
+    /// at parse time, so the search never looks at them again.
+    day_table: [[u32; 4]; 7],
+    pub(crate) spec: Box<Specs>,
+}
+
+/// Every field's parsed items, for `Display`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Specs {
+    pub(crate) second: Option<Spec>,
+    pub(crate) minute: Spec,
+    pub(crate) hour: Spec,
+    pub(crate) dom: Spec,
+    pub(crate) month: Spec,
+    pub(crate) dow: Spec,
+}
+
+impl Cron {
+    /// Parses cron text: 5 fields (minute precision) or 6 with a leading
+    /// seconds field, or one of the `@` macros.
+    ///
+    /// ```
+    /// use botman_cron::Cron;
+    ///
+    /// let cron = Cron::parse("*/15 9-17 * * MON-FRI")?;
+    /// assert_eq!(cron.to_string(), "*/15 9-17 * * 1-5");
+    ///
+    /// let err = Cron::parse("61 * * * *").unwrap_err();
+    /// assert_eq!(err.to_string(), "minute `61` at column 1: 61 is out of range 0-59");
+    /// # Ok::<(), botman_cron::ParseError>(())
+    /// ```
+    pub fn parse(expr: &str) -> Result<Cron, ParseError> {
+        crate::parse::parse(expr)
+    }
+
+    pub(crate) fn from_specs(
+        second: Option<Spec>,
+        minute: Spec,
+        hour: Spec,
+        dom: Spec,
+        month: Spec,
+        dow: Spec,
+    ) -> Cron {
+        let seconds = second.as_ref().map_or(1, |s| s.bits(0, 59, false));
+        let minutes = minute.bits(0, 59, false);
+        let hours = hour.bits(0, 23, false) as u32;
+        let months = month.bits(1, 12, false) as u16;
+        let fixed_time = !minute.star && !hour.star;
+        let day_table = build_day_table(&dom, &dow);
+        Cron {
+            seconds,
+            minutes,
+            hours,
+            months,
+            fixed_time,
+            with_seconds: second.is_some(),
+            day_table,
+            spec: Box::new(Specs {
+                second,
+                minute,
+                hour,
+                dom,
+                month,
+                dow,
+            }),
+        }
+    }
+
+    /// Whether some month in the month field has a matching day.
+    pub(crate) fn can_fire(&self) -> bool {
+        (1..=12u32)
+            .filter(|m| self.months & (1 << m) != 0)
+            .any(|m| {
+                let lens: &[u32] = match m {
+                    2 => &[28, 29],
+                    4 | 6 | 9 | 11 => &[30],
+                    _ => &[31],
+                };
+                lens.iter()
+                    .any(|&len| (0..7).any(|w1| self.day_table[w1][(len - 28) as usize] != 0))
+            })
+            && self.hours != 0
+            && self.minutes != 0
+            && self.seconds != 0
+    }
+
+    /// True when the expression is fixed-time for the DST rules: neither its
+    /// minute nor its hour field starts with `*` (or `?`).
+    pub fn is_fixed_time(&self) -> bool {
+        self.fixed_time
+    }
+
+    /// True when the expression has a seconds field (6 fields).
+    pub fn has_seconds(&self) -> bool {
+        self.with_seconds
+    }
+
+    /// The first fire strictly after `after`, in `after`'s time zone.
+    ///
+    /// Returns `None` only when no fire exists before the year 9998.
+    ///
+    /// ```
+    /// use botman_cron::Cron;
+    ///
+    /// let cron = Cron::parse("30 2 * * *")?;
+    /// let after = "2025-03-08T12:00:00-05:00[America/New_York]".parse()?;
+    /// // 02:30 does not exist on 2025-03-09 in New York: the fire moves to
+    /// // the first instant after the gap, once.
+    /// let next = cron.next_after(&after).unwrap();
+    /// assert_eq!(next.to_string(), "2025-03-09T03:00:00-04:00[America/New_York]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_after(&self, after: &ZonedDateTime) -> Option<ZonedDateTime> {
+        let tz = after.time_zone();
+        let ts = self.next_in(after.timestamp(), tz, Some(after.offset().seconds()))?;
+        Some(ts.to_zoned_datetime(tz.clone()))
+    }
+
+    /// The last fire strictly before `before`, in `before`'s time zone.
+    pub fn prev_before(&self, before: &ZonedDateTime) -> Option<ZonedDateTime> {
+        let tz = before.time_zone();
+        let ts = self.prev_in(before.timestamp(), tz)?;
+        Some(ts.to_zoned_datetime(tz.clone()))
+    }
+
+    /// The first fire strictly after the instant `after`, in zone `tz`.
+    ///
+    /// The same as [`Cron::next_after`] without building a `ZonedDateTime`;
+    /// schedulers that keep instants use this.
+    pub fn next_after_timestamp(&self, after: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        self.next_in(after, tz, None)
+    }
+
+    /// The last fire strictly before the instant `before`, in zone `tz`.
+    pub fn prev_before_timestamp(&self, before: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        self.prev_in(before, tz)
+    }
+
+    /// Fires strictly after `after`, in order, in `after`'s time zone.
+    ///
+    /// ```
+    /// use botman_cron::Cron;
+    ///
+    /// let cron: Cron = "0 0 L * *".parse()?;
+    /// let after = "2024-01-15T00:00:00+00:00[UTC]".parse()?;
+    /// let days: Vec<i8> = cron.iter_after(&after).take(3).map(|z| z.day()).collect();
+    /// assert_eq!(days, [31, 29, 31]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter_after(&self, after: &ZonedDateTime) -> CronIter<'_> {
+        CronIter {
+            cron: self,
+            tz: after.time_zone().clone(),
+            cursor: Some(after.timestamp()),
+            forward: true,
+        }
+    }
+
+    /// Fires strictly before `before`, newest first, in `before`'s time zone.
+    pub fn iter_before(&self, before: &ZonedDateTime) -> CronIter<'_> {
+        CronIter {
+            cron: self,
+            tz: before.time_zone().clone(),
+            cursor: Some(before.timestamp()),
+            forward: false,
+        }
+    }
+
+    /// Whether `at` is a fire instant of this schedule in `at`'s time zone
+    /// (whole seconds only; DST rules included).
+    pub fn matches(&self, at: &ZonedDateTime) -> bool {
+        let ts = at.timestamp();
+        if ts.subsec_nanosecond() != 0 {
+            return false;
+        }
+        let Ok(before) = Timestamp::from_second(ts.as_second() - 1) else {
+            return false;
+        };
+        self.next_in(before, at.time_zone(), None) == Some(ts)
+    }
+
+    /// Matching days of month `m` of year `y` as bits 1..=31.
+    #[inline]
+    fn day_mask(&self, y: i32, m: u32) -> u32 {
+        let len = days_in_month(y, m);
+        let w1 = weekday_from_days(days_from_civil(y, m, 1));
+        self.day_table[w1 as usize][(len - 28) as usize]
+    }
+
+    /// The first matching local time at or after `start` (local seconds).
+    ///
+    /// A carry-propagating search over the bitsets: each field jumps to its
+    /// next set bit with one trailing-zero count, and a field that runs out
+    /// carries into the next larger one. A handful of steps whatever the
+    /// expression; months with no matching day cost one table lookup each.
+    pub(crate) fn next_local(&self, start: i64) -> Option<i64> {
+        let Civil {
+            mut year,
+            mut month,
+            mut day,
+            mut hour,
+            mut minute,
+            mut second,
+        } = Civil::from_local(start);
+        let mut mask_of = (0i32, 0u32);
+        let mut mask = 0u32;
+        loop {
+            if year > MAX_YEAR {
+                return None;
+            }
+            match next_bit(u64::from(self.months), month) {
+                Some(m) if m == month => {}
+                Some(m) => {
+                    (month, day, hour, minute, second) = (m, 1, 0, 0, 0);
+                }
+                None => {
+                    (year, month, day, hour, minute, second) = (year + 1, 1, 1, 0, 0, 0);
+                    continue;
+                }
+            }
+            if mask_of != (year, month) {
+                mask = self.day_mask(year, month);
+                mask_of = (year, month);
+            }
+            match next_bit(u64::from(mask), day) {
+                Some(d) if d == day => {}
+                Some(d) => (day, hour, minute, second) = (d, 0, 0, 0),
+                None => {
+                    (month, day, hour, minute, second) = (month + 1, 1, 0, 0, 0);
+                    if month > 12 {
+                        (year, month) = (year + 1, 1);
+                    }
+                    continue;
+                }
+            }
+            match next_bit(u64::from(self.hours), hour) {
+                Some(h) if h == hour => {}
+                Some(h) => (hour, minute, second) = (h, 0, 0),
+                None => {
+                    (day, hour, minute, second) = (day + 1, 0, 0, 0);
+                    continue;
+                }
+            }
+            match next_bit(self.minutes, minute) {
+                Some(m) if m == minute => {}
+                Some(m) => (minute, second) = (m, 0),
+                None => {
+                    (hour, minute, second) = (hour + 1, 0, 0);
+                    continue;
+                }
+            }
+            match next_bit(self.seconds, second) {
+                Some(s) => second = s,
+                None => {
+                    (minute, second) = (minute + 1, 0);
+                    continue;
+                }
+            }
+            return Some(
+                Civil {
+                    year,
+                    month,
+                    day,
+                    hour,
+                    minute,
+                    second,
+                }
+                .to_local(),
+            );
+        }
+    }
+
+    /// The last matching local time at or before `start` (local seconds).
+    pub(crate) fn prev_local(&self, start: i64) -> Option<i64> {
+        let Civil {
+            mut year,
+            mut month,
+            mut day,
+            mut hour,
+            mut minute,
+            mut second,
+        } = Civil::from_local(start);
+        let mut mask_of = (0i32, 0u32);
+        let mut mask = 0u32;
+        loop {
+            if year < MIN_YEAR {
+                return None;
+            }
+            match prev_bit(u64::from(self.months), month) {
+                Some(m) if m == month => {}
+                Some(m) => {
+                    (month, day, hour, minute, second) = (m, days_in_month(year, m), 23, 59, 59);
+                }
+                None => {
+                    (year, month, day, hour, minute, second) = (year - 1, 12, 31, 23, 59, 59);
+                    continue;
+                }
+            }
+            if mask_of != (year, month) {
+                mask = self.day_mask(year, month);
+                mask_of = (year, month);
+            }
+            match prev_bit(u64::from(mask), day) {
+                Some(d) if d == day => {}
+                Some(d) => (day, hour, minute, second) = (d, 23, 59, 59),
+                None => {
+                    if month == 1 {
+                        (year, month) = (year - 1, 12);
+                    } else {
+                        month -= 1;
+                    }
+                    (day, hour, minute, second) = (days_in_month(year, month), 23, 59, 59);
+                    continue;
+                }
+            }
+            match prev_bit(u64::from(self.hours), hour) {
+                Some(h) if h == hour => {}
+                Some(h) => (hour, minute, second) = (h, 59, 59),
+                None => {
+                    // Day 0 has no bit, so the day step carries into the month.
+                    (day, hour, minute, second) = (day - 1, 23, 59, 59);
+                    continue;
+                }
+            }
+            match prev_bit(self.minutes, minute) {
+                Some(m) if m == minute => {}
+                Some(m) => (minute, second) = (m, 59),
+                None => {
+                    if hour == 0 {
+                        (day, hour, minute, second) = (day - 1, 23, 59, 59);
+                    } else {
+                        (hour, minute, second) = (hour - 1, 59, 59);
+                    }
+                    continue;
+                }
+            }
+            match prev_bit(self.seconds, second) {
+                Some(s) => second = s,
+                None => {
+                    if minute == 0 {
+                        if hour == 0 {
+                            (day, hour, minute, second) = (day - 1, 23, 59, 59);
+                        } else {
+                            (hour, minute, second) = (hour - 1, 59, 59);
+                        }
+                    } else {
+                        (minute, second) = (minute - 1, 59);
+                    }
+                    continue;
+                }
+            }
+            return Some(
+                Civil {
+                    year,
+                    month,
+                    day,
+                    hour,
+                    minute,
+                    second,
+                }
+                .to_local(),
+            );
+        }
+    }
+
+    /// Forward search across the zone's offset segments.
+    ///
+    /// Between two transitions the offset is constant and local time maps
+    /// one-to-one onto instants, so a plain local search is exact there. At a
+    /// transition the DST rules decide: in a gap, a fixed-time expression that
+    /// has a match inside it fires once at the transition; in a repeated
+    /// interval, a fixed-time expression skips the second copy.
+    fn next_in(
+        &self,
+        after: Timestamp,
+        tz: &TimeZone,
+        offset_hint: Option<i32>,
+    ) -> Option<Timestamp> {
+        let start = floor_second(after).checked_add(1)?;
+        let start_ts = Timestamp::from_second(start).ok()?;
+        let prev_ts = Timestamp::from_second(start - 1).ok()?;
+        // `after` lies in [start - 1, start) and transitions fall on whole
+        // seconds, so the offset at `after` is the offset at `start - 1`.
+        let mut offset = i64::from(offset_hint.unwrap_or_else(|| tz.to_offset(prev_ts).seconds()));
+        let mut next_tr = tz.following(prev_ts).next();
+        if let Some(tr) = &next_tr {
+            if tr.timestamp().as_second() == start {
+                // A transition exactly at `start`: `start` lies after it.
+                offset = i64::from(tr.offset().seconds());
+                next_tr = tz.following(start_ts).next();
+            }
+        }
+        let mut start_local = start + offset;
+        if self.fixed_time && next_tr.is_some() {
+            // Did the segment holding `start` begin with a transition that
+            // matters to fixed-time rules? Only zones with transitions ask.
+            let mut prev = tz.preceding(Timestamp::from_second(start + 1).ok()?);
+            if let (Some(p), Some(pp)) = (prev.next(), prev.next()) {
+                let p_at = p.timestamp().as_second();
+                let before = i64::from(pp.offset().seconds());
+                if before > offset {
+                    // Fall-back: the local times up to P + before already fired.
+                    start_local = start_local.max(p_at + before);
+                } else if before < offset && p_at == start {
+                    // Spring-forward exactly at `start`: a match in the gap fires now.
+                    let c = self.next_local(p_at + before)?;
+                    if c < p_at + offset {
+                        return Some(start_ts);
+                    }
+                }
+            }
+        }
+        let mut candidate = self.next_local(start_local)?;
+        loop {
+            let Some(tr) = next_tr else {
+                return Timestamp::from_second(candidate - offset).ok();
+            };
+            let t = tr.timestamp().as_second();
+            let bound = t + offset;
+            if candidate < bound {
+                return Timestamp::from_second(candidate - offset).ok();
+            }
+            let new_offset = i64::from(tr.offset().seconds());
+            if new_offset > offset {
+                // Spring forward: local [bound, t + new_offset) does not exist.
+                if self.fixed_time && candidate < t + new_offset {
+                    return Some(tr.timestamp());
+                }
+                let start_local = t + new_offset;
+                if candidate < start_local {
+                    candidate = self.next_local(start_local)?;
+                }
+            } else if !self.fixed_time && new_offset < offset {
+                // Fall back: a wildcard expression fires again in the
+                // repeated local times, so search them from their start.
+                candidate = self.next_local(t + new_offset)?;
+            }
+            // Otherwise (fixed-time fall back, or a change of name only) the
+            // search resumes at `bound`, where `candidate` already is.
+            offset = new_offset;
+            next_tr = tz.following(tr.timestamp()).next();
+        }
+    }
+
+    /// Backward search across the zone's offset segments (see `next_in`).
+    fn prev_in(&self, before: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        let end = if before.subsec_nanosecond() > 0 {
+            floor_second(before)
+        } else {
+            floor_second(before).checked_sub(1)?
+        };
+        let end_ts = Timestamp::from_second(end).ok()?;
+        let mut offset = i64::from(tz.to_offset(end_ts).seconds());
+        // Transitions at or before `end`: the first starts `end`'s segment.
+        let mut trs = tz.preceding(Timestamp::from_second(end + 1).ok()?);
+        let mut seg = trs.next();
+        let mut before_seg = trs.next();
+        let mut searched_from = end + offset;
+        let mut candidate = self.prev_local(searched_from)?;
+        loop {
+            let Some(p) = &seg else {
+                return Timestamp::from_second(candidate - offset).ok();
+            };
+            let p_at = p.timestamp().as_second();
+            // The offset in force before `p`.
+            let prev_offset = match &before_seg {
+                Some(pp) => i64::from(pp.offset().seconds()),
+                None => i64::from(
+                    tz.to_offset(Timestamp::from_second(p_at - 1).ok()?)
+                        .seconds(),
+                ),
+            };
+            let seg_start = if self.fixed_time && prev_offset > offset {
+                // After a fall-back, fixed-time skips the repeated local times.
+                p_at + prev_offset
+            } else {
+                p_at + offset
+            };
+            if candidate >= seg_start {
+                return Timestamp::from_second(candidate - offset).ok();
+            }
+            if self.fixed_time && prev_offset < offset && candidate >= p_at + prev_offset {
+                // A match inside the spring-forward gap fires at the transition.
+                return Some(p.timestamp());
+            }
+            // The previous segment's local times end at `last_local`; after a
+            // fall back they reach above where this segment's search began.
+            let last_local = p_at - 1 + prev_offset;
+            if candidate > last_local || last_local > searched_from {
+                candidate = self.prev_local(last_local)?;
+                searched_from = last_local;
+            }
+            offset = prev_offset;
+            seg = before_seg;
+            before_seg = trs.next();
+        }
+    }
+}
+
+#[inline]
+fn floor_second(ts: Timestamp) -> i64 {
+    let s = ts.as_second();
+    if ts.subsec_nanosecond() < 0 { s - 1 } else { s }
+}
+
+/// The first set bit at or above `from`, if any.
+#[inline]
+fn next_bit(bits: u64, from: u32) -> Option<u32> {
+    if from >= 64 {
+        return None;
+    }
+    let rest = bits & (u64::MAX << from);
+    if rest == 0 {
+        None
+    } else {
+        Some(rest.trailing_zeros())
+    }
+}
+
+/// The last set bit at or below `from`, if any.
+#[inline]
+fn prev_bit(bits: u64, from: u32) -> Option<u32> {
+    let rest = if from >= 63 {
+        bits
+    } else {
+        bits & ((2u64 << from) - 1)
+    };
+    if rest == 0 {
+        None
+    } else {
+        Some(63 - rest.leading_zeros())
+    }
+}
+
+/// Folds day-of-month, day-of-week and their modifiers into one table of
+/// matching days per (weekday of the 1st, month length).
+fn build_day_table(dom: &Spec, dow: &Spec) -> [[u32; 4]; 7] {
+    let dom_plain = dom.bits(1, 31, false) as u32;
+    let dow_plain = dow.bits(0, 6, true) as u8;
+    let mut table = [[0u32; 4]; 7];
+    for (w1, row) in table.iter_mut().enumerate() {
+        for (li, cell) in row.iter_mut().enumerate() {
+            let len = 28 + li as u32;
+            let valid = ((1u64 << (len + 1)) - 2) as u32;
+            let weekday = |d: u32| (w1 as u32 + d - 1) % 7;
+            let mut dom_mask = dom_plain & valid;
+            for item in dom.items.iter() {
+                match *item {
+                    Item::Last { offset } if offset < len => dom_mask |= 1 << (len - offset),
+                    Item::NearestWeekday { day } if day <= len => {
+                        let d = match weekday(day) {
+                            6 if day > 1 => day - 1,
+                            6 => day + 2,
+                            0 if day < len => day + 1,
+                            0 => day - 2,
+                            _ => day,
+                        };
+                        dom_mask |= 1 << d;
+                    }
+                    Item::LastWeekday => {
+                        let d = match weekday(len) {
+                            6 => len - 1,
+                            0 => len - 2,
+                            _ => len,
+                        };
+                        dom_mask |= 1 << d;
+                    }
+                    _ => {}
+                }
+            }
+            let mut dow_mask = 0u32;
+            for d in 1..=len {
+                let wd = weekday(d);
+                if dow_plain & (1 << wd) != 0 {
+                    dow_mask |= 1 << d;
+                }
+            }
+            for item in dow.items.iter() {
+                match *item {
+                    Item::NthWeekday { weekday: wd, nth } => {
+                        let first = 1 + (wd + 7 - w1 as u32) % 7;
+                        let d = first + 7 * (nth - 1);
+                        if d <= len {
+                            dow_mask |= 1 << d;
+                        }
+                    }
+                    Item::LastWeekdayOf { weekday: wd } => {
+                        let d = len - (weekday(len) + 7 - wd) % 7;
+                        dow_mask |= 1 << d;
+                    }
+                    _ => {}
+                }
+            }
+            // Vixie cron and cronie: when either day field is unrestricted
+            // (starts with `*` or is `?`) both must match; else either may.
+            *cell = if dom.star || dow.star {
+                dom_mask & dow_mask
+            } else {
+                dom_mask | dow_mask
+            };
+        }
+    }
+    table
+}
+
+/// An iterator over fire instants; see [`Cron::iter_after`].
+#[derive(Debug)]
+pub struct CronIter<'a> {
+    cron: &'a Cron,
+    tz: TimeZone,
+    cursor: Option<Timestamp>,
+    forward: bool,
+}
+
+impl Iterator for CronIter<'_> {
+    type Item = ZonedDateTime;
+
+    fn next(&mut self) -> Option<ZonedDateTime> {
+        let cur = self.cursor?;
+        let next = if self.forward {
+            self.cron.next_in(cur, &self.tz, None)
+        } else {
+            self.cron.prev_in(cur, &self.tz)
+        };
+        self.cursor = next;
+        next.map(|ts| ts.to_zoned_datetime(self.tz.clone()))
+    }
+}
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Cron) -> bool {
+        self.seconds == other.seconds
+            && self.minutes == other.minutes
+            && self.hours == other.hours
+            && self.months == other.months
+            && self.fixed_time == other.fixed_time
+            && self.day_table == other.day_table
+    }
+}
+
+impl Eq for Cron {}
+
+impl fmt::Debug for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cron").field(&self.to_string()).finish()
+    }
+}
+
+/// Prints a normalised form that parses back to an equal `Cron`: one space
+/// between fields, names as numbers, `?` as `*`, macros expanded.
+impl fmt::Display for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.spec;
+        if let Some(sec) = &s.second {
+            write!(f, "{sec} ")?;
+        }
+        write!(f, "{} {} {} {} {}", s.minute, s.hour, s.dom, s.month, s.dow)
+    }
+}
+
+impl FromStr for Cron {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Cron, ParseError> {
+        Cron::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_bits() {
+        assert_eq!(next_bit(0b1010, 0), Some(1));
+        assert_eq!(next_bit(0b1010, 2), Some(3));
+        assert_eq!(next_bit(0b1010, 4), None);
+        assert_eq!(next_bit(u64::MAX, 64), None);
+        assert_eq!(prev_bit(0b1010, 2), Some(1));
+        assert_eq!(prev_bit(0b1010, 0), None);
+        assert_eq!(prev_bit(1 << 63, 63), Some(63));
+        assert_eq!(prev_bit(1 << 63, 100), Some(63));
+    }
+
+    #[test]
+    fn ok_size() {
+        assert!(core::mem::size_of::<Cron>() <= 160);
+    }
+}
