@@ -123,6 +123,8 @@
 mod calendar;
 mod error;
 mod parse;
+#[cfg(test)]
+mod reference;
 mod schedule;
 mod spec;
 
