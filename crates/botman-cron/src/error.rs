@@ -217,6 +217,9 @@ impl ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.field {
+            Some(field) if self.text.is_empty() => {
+                write!(f, "{field} at column {}: {}", self.column, self.kind)
+            }
             Some(field) => write!(
                 f,
                 "{field} `{}` at column {}: {}",

@@ -145,7 +145,7 @@ fn parse_field(ctx: &Ctx<'_>, field: Field, pos: usize, text: &str) -> Result<Sp
     let mut item_start = pos;
     for raw in text.split(',') {
         if raw.is_empty() {
-            return Err(ctx.err(Some(field), item_start, 1, ParseErrorKind::EmptyItem));
+            return Err(ctx.err(Some(field), item_start, 0, ParseErrorKind::EmptyItem));
         }
         items.push(parse_item(ctx, field, item_start, raw)?);
         item_start += raw.len() + 1;
@@ -471,7 +471,7 @@ impl ItemText<'_> {
         expected: &'static str,
     ) -> Result<u64, ParseError> {
         if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
-            let len = bytes.len().max(1);
+            let len = bytes.len();
             return Err(ctx.err(Some(field), pos, len, ParseErrorKind::Invalid { expected }));
         }
         Ok(bytes.iter().fold(0u64, |acc, &b| {
