@@ -1,1 +1,42 @@
-//! Benchmarks live in benches/.
+//! Shared tables for botman's benchmarks: the expressions each engine is
+//! measured on, spelled the way each one reads them, and seeded instants.
+#![allow(missing_docs)]
+
+/// One benchmarked expression and its spelling for each peer (None: the peer
+/// does not support the form).
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    pub name: &'static str,
+    /// botman-cron and croner.
+    pub expr: &'static str,
+    /// The `cron` crate: a leading seconds field, weekdays 1-7 from Sunday.
+    pub cron_crate: Option<&'static str>,
+    /// saffron: five fields, UTC only.
+    pub saffron: Option<&'static str>,
+}
+
+pub const CASES: &[Case] = &[
+    Case { name: "every_minute", expr: "* * * * *", cron_crate: Some("0 * * * * *"), saffron: Some("* * * * *") },
+    Case { name: "every_5_minutes", expr: "*/5 * * * *", cron_crate: Some("0 */5 * * * *"), saffron: Some("*/5 * * * *") },
+    Case { name: "noon_weekdays", expr: "0 12 * * MON-FRI", cron_crate: Some("0 0 12 * * MON-FRI"), saffron: Some("0 12 * * MON-FRI") },
+    Case { name: "leap_day", expr: "0 0 29 2 *", cron_crate: Some("0 0 0 29 2 *"), saffron: Some("0 0 29 2 *") },
+    Case { name: "friday_13th", expr: "0 0 13 * FRI", cron_crate: Some("0 0 0 13 * FRI"), saffron: Some("0 0 13 * FRI") },
+    Case { name: "4_30_1st_15th_fri", expr: "30 4 1,15 * 5", cron_crate: Some("0 30 4 1,15 * 6"), saffron: Some("30 4 1,15 * 5") },
+    Case { name: "last_day", expr: "0 0 L * *", cron_crate: Some("0 0 0 L * *"), saffron: Some("0 0 L * *") },
+    Case { name: "third_saturday", expr: "15 10 ? * 6#3", cron_crate: Some("0 15 10 ? * 7#3"), saffron: Some("15 10 * * 6#3") },
+];
+
+/// `n` instants (seconds) spread over 2000-2100, from a fixed seed.
+pub fn random_seconds(n: usize, seed: u64) -> Vec<i64> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            // xorshift64*: deterministic, no dependency.
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            946_684_800 + (r % 3_155_760_000) as i64
+        })
+        .collect()
+}

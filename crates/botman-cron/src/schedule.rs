@@ -6,7 +6,9 @@ use core::str::FromStr;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
-use crate::calendar::{Civil, days_from_civil, days_in_month, weekday_from_days};
+use crate::calendar::{
+    MAX_ABS_DAYS, SECS_PER_DAY, civil_from_days, days_from_civil, days_in_month, weekday_from_days,
+};
 use crate::error::ParseError;
 use crate::spec::{Item, Spec};
 
@@ -216,187 +218,175 @@ impl Cron {
         self.next_in(before, at.time_zone(), None) == Some(ts)
     }
 
-    /// Matching days of month `m` of year `y` as bits 1..=31.
+    /// Matching days of a month as bits 1..=31, from the day count of its
+    /// first day and its length.
     #[inline]
-    fn day_mask(&self, y: i32, m: u32) -> u32 {
-        let len = days_in_month(y, m);
-        let w1 = weekday_from_days(days_from_civil(y, m, 1));
-        self.day_table[w1 as usize][(len - 28) as usize]
+    fn day_mask(&self, first: i64, len: u32) -> u32 {
+        self.day_table[weekday_from_days(first) as usize][(len - 28) as usize]
+    }
+
+    /// The first matching time of day at or after `sod` (seconds of day).
+    #[inline]
+    fn next_time_of_day(&self, sod: u32) -> Option<u32> {
+        let (mut h, mut m, mut s) = (sod / 3600, sod / 60 % 60, sod % 60);
+        loop {
+            let nh = next_bit(u64::from(self.hours), h)?;
+            if nh != h {
+                (h, m, s) = (nh, 0, 0);
+            }
+            let Some(nm) = next_bit(self.minutes, m) else {
+                (h, m, s) = (h + 1, 0, 0);
+                continue;
+            };
+            if nm != m {
+                (m, s) = (nm, 0);
+            }
+            let Some(ns) = next_bit(self.seconds, s) else {
+                (m, s) = (m + 1, 0);
+                continue;
+            };
+            return Some(h * 3600 + m * 60 + ns);
+        }
+    }
+
+    /// The last matching time of day at or before `sod` (seconds of day).
+    #[inline]
+    fn prev_time_of_day(&self, sod: u32) -> Option<u32> {
+        let (mut h, mut m, mut s) = (sod / 3600, sod / 60 % 60, sod % 60);
+        loop {
+            let nh = prev_bit(u64::from(self.hours), h)?;
+            if nh != h {
+                (h, m, s) = (nh, 59, 59);
+            }
+            let Some(nm) = prev_bit(self.minutes, m) else {
+                if h == 0 {
+                    return None;
+                }
+                (h, m, s) = (h - 1, 59, 59);
+                continue;
+            };
+            if nm != m {
+                (m, s) = (nm, 59);
+            }
+            let Some(ns) = prev_bit(self.seconds, s) else {
+                if m == 0 {
+                    if h == 0 {
+                        return None;
+                    }
+                    (h, m, s) = (h - 1, 59, 59);
+                } else {
+                    (m, s) = (m - 1, 59);
+                }
+                continue;
+            };
+            return Some(h * 3600 + m * 60 + ns);
+        }
     }
 
     /// The first matching local time at or after `start` (local seconds).
     ///
-    /// A carry-propagating search over the bitsets: each field jumps to its
-    /// next set bit with one trailing-zero count, and a field that runs out
-    /// carries into the next larger one. A handful of steps whatever the
-    /// expression; months with no matching day cost one table lookup each.
+    /// The time of day is searched within a day by a carry-propagating walk
+    /// over the hour, minute and second bitsets (one trailing-zero count per
+    /// field); days come from the month's precomputed day mask, and months
+    /// from the month bitset. Calendar arithmetic happens once at the start
+    /// and once per month visited.
     pub(crate) fn next_local(&self, start: i64) -> Option<i64> {
-        let Civil {
-            mut year,
-            mut month,
-            mut day,
-            mut hour,
-            mut minute,
-            mut second,
-        } = Civil::from_local(start);
-        let mut mask_of = (0i32, 0u32);
-        let mut mask = 0u32;
+        let mut days = start.div_euclid(SECS_PER_DAY);
+        if days.abs() > MAX_ABS_DAYS {
+            return None;
+        }
+        let mut sod = start.rem_euclid(SECS_PER_DAY) as u32;
+        let (mut year, mut month, mut day) = civil_from_days(days);
+        let mut first = days - i64::from(day) + 1;
         loop {
-            if year > MAX_YEAR {
-                return None;
-            }
-            match next_bit(u64::from(self.months), month) {
-                Some(m) if m == month => {}
-                Some(m) => {
-                    (month, day, hour, minute, second) = (m, 1, 0, 0, 0);
-                }
-                None => {
-                    (year, month, day, hour, minute, second) = (year + 1, 1, 1, 0, 0, 0);
-                    continue;
-                }
-            }
-            if mask_of != (year, month) {
-                mask = self.day_mask(year, month);
-                mask_of = (year, month);
-            }
-            match next_bit(u64::from(mask), day) {
-                Some(d) if d == day => {}
-                Some(d) => (day, hour, minute, second) = (d, 0, 0, 0),
-                None => {
-                    (month, day, hour, minute, second) = (month + 1, 1, 0, 0, 0);
-                    if month > 12 {
-                        (year, month) = (year + 1, 1);
+            if self.months & (1 << month) == 0 {
+                match next_bit(u64::from(self.months), month) {
+                    Some(m) => month = m,
+                    None => {
+                        year += 1;
+                        if year > MAX_YEAR {
+                            return None;
+                        }
+                        month = self.months.trailing_zeros();
                     }
-                    continue;
+                }
+                (day, sod) = (1, 0);
+                first = days_from_civil(year, month, 1);
+            }
+            let mask = self.day_mask(first, days_in_month(year, month));
+            while let Some(d) = next_bit(u64::from(mask), day) {
+                if d != day {
+                    (day, sod) = (d, 0);
+                }
+                if let Some(t) = self.next_time_of_day(sod) {
+                    days = first + i64::from(day) - 1;
+                    return Some(days * SECS_PER_DAY + i64::from(t));
+                }
+                (day, sod) = (day + 1, 0);
+            }
+            // Nothing left this month: the first day of the next one.
+            first += i64::from(days_in_month(year, month));
+            (day, sod) = (1, 0);
+            month += 1;
+            if month > 12 {
+                (year, month) = (year + 1, 1);
+                if year > MAX_YEAR {
+                    return None;
                 }
             }
-            match next_bit(u64::from(self.hours), hour) {
-                Some(h) if h == hour => {}
-                Some(h) => (hour, minute, second) = (h, 0, 0),
-                None => {
-                    (day, hour, minute, second) = (day + 1, 0, 0, 0);
-                    continue;
-                }
-            }
-            match next_bit(self.minutes, minute) {
-                Some(m) if m == minute => {}
-                Some(m) => (minute, second) = (m, 0),
-                None => {
-                    (hour, minute, second) = (hour + 1, 0, 0);
-                    continue;
-                }
-            }
-            match next_bit(self.seconds, second) {
-                Some(s) => second = s,
-                None => {
-                    (minute, second) = (minute + 1, 0);
-                    continue;
-                }
-            }
-            return Some(
-                Civil {
-                    year,
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                }
-                .to_local(),
-            );
         }
     }
 
     /// The last matching local time at or before `start` (local seconds).
     pub(crate) fn prev_local(&self, start: i64) -> Option<i64> {
-        let Civil {
-            mut year,
-            mut month,
-            mut day,
-            mut hour,
-            mut minute,
-            mut second,
-        } = Civil::from_local(start);
-        let mut mask_of = (0i32, 0u32);
-        let mut mask = 0u32;
+        let days = start.div_euclid(SECS_PER_DAY);
+        if days.abs() > MAX_ABS_DAYS {
+            return None;
+        }
+        let mut sod = start.rem_euclid(SECS_PER_DAY) as u32;
+        let (mut year, mut month, mut day) = civil_from_days(days);
+        let mut first = days - i64::from(day) + 1;
+        const LAST_SOD: u32 = 86_399;
         loop {
-            if year < MIN_YEAR {
-                return None;
-            }
-            match prev_bit(u64::from(self.months), month) {
-                Some(m) if m == month => {}
-                Some(m) => {
-                    (month, day, hour, minute, second) = (m, days_in_month(year, m), 23, 59, 59);
-                }
-                None => {
-                    (year, month, day, hour, minute, second) = (year - 1, 12, 31, 23, 59, 59);
-                    continue;
-                }
-            }
-            if mask_of != (year, month) {
-                mask = self.day_mask(year, month);
-                mask_of = (year, month);
-            }
-            match prev_bit(u64::from(mask), day) {
-                Some(d) if d == day => {}
-                Some(d) => (day, hour, minute, second) = (d, 23, 59, 59),
-                None => {
-                    if month == 1 {
-                        (year, month) = (year - 1, 12);
-                    } else {
-                        month -= 1;
-                    }
-                    (day, hour, minute, second) = (days_in_month(year, month), 23, 59, 59);
-                    continue;
-                }
-            }
-            match prev_bit(u64::from(self.hours), hour) {
-                Some(h) if h == hour => {}
-                Some(h) => (hour, minute, second) = (h, 59, 59),
-                None => {
-                    // Day 0 has no bit, so the day step carries into the month.
-                    (day, hour, minute, second) = (day - 1, 23, 59, 59);
-                    continue;
-                }
-            }
-            match prev_bit(self.minutes, minute) {
-                Some(m) if m == minute => {}
-                Some(m) => (minute, second) = (m, 59),
-                None => {
-                    if hour == 0 {
-                        (day, hour, minute, second) = (day - 1, 23, 59, 59);
-                    } else {
-                        (hour, minute, second) = (hour - 1, 59, 59);
-                    }
-                    continue;
-                }
-            }
-            match prev_bit(self.seconds, second) {
-                Some(s) => second = s,
-                None => {
-                    if minute == 0 {
-                        if hour == 0 {
-                            (day, hour, minute, second) = (day - 1, 23, 59, 59);
-                        } else {
-                            (hour, minute, second) = (hour - 1, 59, 59);
+            if self.months & (1 << month) == 0 {
+                match prev_bit(u64::from(self.months), month) {
+                    Some(m) if m >= 1 => month = m,
+                    _ => {
+                        year -= 1;
+                        if year < MIN_YEAR {
+                            return None;
                         }
-                    } else {
-                        (minute, second) = (minute - 1, 59);
+                        month = 15 - self.months.leading_zeros();
                     }
-                    continue;
+                }
+                (day, sod) = (days_in_month(year, month), LAST_SOD);
+                first = days_from_civil(year, month, 1);
+            }
+            let mask = self.day_mask(first, days_in_month(year, month));
+            while let Some(d) = prev_bit(u64::from(mask), day) {
+                if d != day {
+                    (day, sod) = (d, LAST_SOD);
+                }
+                if let Some(t) = self.prev_time_of_day(sod) {
+                    let days = first + i64::from(day) - 1;
+                    return Some(days * SECS_PER_DAY + i64::from(t));
+                }
+                if day == 1 {
+                    break;
+                }
+                (day, sod) = (day - 1, LAST_SOD);
+            }
+            // Nothing earlier this month: the last day of the previous one.
+            month -= 1;
+            if month == 0 {
+                (year, month) = (year - 1, 12);
+                if year < MIN_YEAR {
+                    return None;
                 }
             }
-            return Some(
-                Civil {
-                    year,
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                }
-                .to_local(),
-            );
+            let len = days_in_month(year, month);
+            first -= i64::from(len);
+            (day, sod) = (len, LAST_SOD);
         }
     }
 
