@@ -422,9 +422,14 @@ impl Cron {
             // Did the segment holding `start` begin with a transition that
             // matters to fixed-time rules? Only zones with transitions ask.
             let mut prev = tz.preceding(Timestamp::from_second(start + 1).ok()?);
-            if let (Some(p), Some(pp)) = (prev.next(), prev.next()) {
+            if let Some(p) = prev.next() {
                 let p_at = p.timestamp().as_second();
-                let before = i64::from(pp.offset().seconds());
+                // The offset in force before `p`: that of the transition
+                // before it, or the zone's first (LMT) offset.
+                let before = i64::from(match prev.next() {
+                    Some(pp) => pp.offset().seconds(),
+                    None => tz.to_offset(Timestamp::from_second(p_at - 1).ok()?).seconds(),
+                });
                 if before > offset {
                     // Fall-back: the local times up to P + before already fired.
                     start_local = start_local.max(p_at + before);

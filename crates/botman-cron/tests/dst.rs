@@ -203,3 +203,14 @@ fn fixed_time_rule_is_the_minute_and_hour_fields() {
     assert!(!Cron::parse("5 */2 * * *").unwrap().is_fixed_time());
     assert!(!Cron::parse("@hourly").unwrap().is_fixed_time());
 }
+
+#[test]
+fn first_transition_of_a_zone() {
+    // Found by the fuzzer: Sao Paulo left local mean time (-03:06:28) for
+    // -03:00 at 1914-01-01 00:00, a 388-second gap with no transition before
+    // it. The midnight fire moves to the end of the gap, and `matches` agrees.
+    check("0 0 1 1 *", "America/Sao_Paulo", "1913-12-31T12:00:00-03:06:28", &[
+        "1914-01-01T00:06:28-03:00",
+        "1915-01-01T00:00:00-03:00",
+    ]);
+}
