@@ -16,14 +16,54 @@ pub struct Case {
 }
 
 pub const CASES: &[Case] = &[
-    Case { name: "every_minute", expr: "* * * * *", cron_crate: Some("0 * * * * *"), saffron: Some("* * * * *") },
-    Case { name: "every_5_minutes", expr: "*/5 * * * *", cron_crate: Some("0 */5 * * * *"), saffron: Some("*/5 * * * *") },
-    Case { name: "noon_weekdays", expr: "0 12 * * MON-FRI", cron_crate: Some("0 0 12 * * MON-FRI"), saffron: Some("0 12 * * MON-FRI") },
-    Case { name: "leap_day", expr: "0 0 29 2 *", cron_crate: Some("0 0 0 29 2 *"), saffron: Some("0 0 29 2 *") },
-    Case { name: "friday_13th", expr: "0 0 13 * FRI", cron_crate: Some("0 0 0 13 * FRI"), saffron: Some("0 0 13 * FRI") },
-    Case { name: "4_30_1st_15th_fri", expr: "30 4 1,15 * 5", cron_crate: Some("0 30 4 1,15 * 6"), saffron: Some("30 4 1,15 * 5") },
-    Case { name: "last_day", expr: "0 0 L * *", cron_crate: Some("0 0 0 L * *"), saffron: Some("0 0 L * *") },
-    Case { name: "third_saturday", expr: "15 10 ? * 6#3", cron_crate: Some("0 15 10 ? * 7#3"), saffron: Some("15 10 * * 6#3") },
+    Case {
+        name: "every_minute",
+        expr: "* * * * *",
+        cron_crate: Some("0 * * * * *"),
+        saffron: Some("* * * * *"),
+    },
+    Case {
+        name: "every_5_minutes",
+        expr: "*/5 * * * *",
+        cron_crate: Some("0 */5 * * * *"),
+        saffron: Some("*/5 * * * *"),
+    },
+    Case {
+        name: "noon_weekdays",
+        expr: "0 12 * * MON-FRI",
+        cron_crate: Some("0 0 12 * * MON-FRI"),
+        saffron: Some("0 12 * * MON-FRI"),
+    },
+    Case {
+        name: "leap_day",
+        expr: "0 0 29 2 *",
+        cron_crate: Some("0 0 0 29 2 *"),
+        saffron: Some("0 0 29 2 *"),
+    },
+    Case {
+        name: "friday_13th",
+        expr: "0 0 13 * FRI",
+        cron_crate: Some("0 0 0 13 * FRI"),
+        saffron: Some("0 0 13 * FRI"),
+    },
+    Case {
+        name: "4_30_1st_15th_fri",
+        expr: "30 4 1,15 * 5",
+        cron_crate: Some("0 30 4 1,15 * 6"),
+        saffron: Some("30 4 1,15 * 5"),
+    },
+    Case {
+        name: "last_day",
+        expr: "0 0 L * *",
+        cron_crate: Some("0 0 0 L * *"),
+        saffron: Some("0 0 L * *"),
+    },
+    Case {
+        name: "third_saturday",
+        expr: "15 10 ? * 6#3",
+        cron_crate: Some("0 15 10 ? * 7#3"),
+        saffron: Some("15 10 * * 6#3"),
+    },
 ];
 
 /// `n` instants (seconds) spread over 2000-2100, from a fixed seed.

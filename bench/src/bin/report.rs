@@ -19,24 +19,39 @@ fn main() {
     let root: PathBuf = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion")))
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion"))
+        })
         .unwrap_or_else(|| PathBuf::from("target/criterion"));
     let Ok(groups) = std::fs::read_dir(&root) else {
-        eprintln!("error: no criterion results in {}; run `cargo bench -p botman-bench --bench cron` first", root.display());
+        eprintln!(
+            "error: no criterion results in {}; run `cargo bench -p botman-bench --bench cron` first",
+            root.display()
+        );
         std::process::exit(2);
     };
     let engines = ["botman", "saffron", "cron", "croner"];
-    let mut names: Vec<_> = groups.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut names: Vec<_> = groups
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     names.sort();
     for group in names {
-        let gname = group.file_name().and_then(|n| n.to_str()).unwrap_or("").replace('_', "/");
+        let gname = group
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .replace('_', "/");
         if gname == "report" {
             continue;
         }
         // case -> engine -> ns
         let mut rows: BTreeMap<String, BTreeMap<&str, f64>> = BTreeMap::new();
         for engine in engines {
-            let Ok(cases) = std::fs::read_dir(group.join(engine)) else { continue };
+            let Ok(cases) = std::fs::read_dir(group.join(engine)) else {
+                continue;
+            };
             for case in cases.flatten() {
                 if let Some(ns) = mean_ns(&case.path()) {
                     let name = case.file_name().to_string_lossy().into_owned();
@@ -47,7 +62,10 @@ fn main() {
         if rows.is_empty() {
             continue;
         }
-        println!("\n### {}\n", group.file_name().unwrap_or_default().to_string_lossy());
+        println!(
+            "\n### {}\n",
+            group.file_name().unwrap_or_default().to_string_lossy()
+        );
         println!("| expression | botman ns | saffron ns (x) | cron ns (x) | croner ns (x) |");
         println!("|---|---:|---:|---:|---:|");
         for (case, by) in rows {

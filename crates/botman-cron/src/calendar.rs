@@ -102,17 +102,25 @@ mod tests {
             }
         }
         assert_eq!(civil_from_days(days_from_civil(-9999, 1, 1)), (-9999, 1, 1));
-        assert_eq!(civil_from_days(days_from_civil(9999, 12, 31)), (9999, 12, 31));
+        assert_eq!(
+            civil_from_days(days_from_civil(9999, 12, 31)),
+            (9999, 12, 31)
+        );
     }
 
     #[test]
     fn ok_agrees_with_jiff() {
         let epoch = jiff::civil::date(1970, 1, 1);
         for z in (-4_300_000..2_900_000i64).step_by(997) {
-            let date = epoch.checked_add(jiff::Span::new().days(z)).expect("in range");
+            let date = epoch
+                .checked_add(jiff::Span::new().days(z))
+                .expect("in range");
             let want = (date.year() as i32, date.month() as u32, date.day() as u32);
             assert_eq!(civil_from_days(z), want);
-            assert_eq!(weekday_from_days(z), date.weekday().to_sunday_zero_offset() as u32);
+            assert_eq!(
+                weekday_from_days(z),
+                date.weekday().to_sunday_zero_offset() as u32
+            );
         }
     }
 }

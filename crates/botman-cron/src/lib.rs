@@ -127,6 +127,7 @@ mod parse;
 mod reference;
 mod schedule;
 mod spec;
+mod zone;
 
 pub use crate::error::{Field, ParseError, ParseErrorKind};
 pub use crate::schedule::{Cron, CronIter};

@@ -11,6 +11,7 @@ use crate::calendar::{
 };
 use crate::error::ParseError;
 use crate::spec::{Item, Spec};
+use crate::zone::Zone;
 
 /// Years outside this range are never searched (jiff's own limits are ±9999).
 const MAX_YEAR: i32 = 9998;
@@ -403,60 +404,51 @@ impl Cron {
         tz: &TimeZone,
         offset_hint: Option<i32>,
     ) -> Option<Timestamp> {
-        let start = floor_second(after).checked_add(1)?;
-        let start_ts = Timestamp::from_second(start).ok()?;
-        let prev_ts = Timestamp::from_second(start - 1).ok()?;
+        let zone = Zone::new(tz);
         // `after` lies in [start - 1, start) and transitions fall on whole
         // seconds, so the offset at `after` is the offset at `start - 1`.
-        let mut offset = i64::from(offset_hint.unwrap_or_else(|| tz.to_offset(prev_ts).seconds()));
-        let mut next_tr = tz.following(prev_ts).next();
-        if let Some(tr) = &next_tr {
-            if tr.timestamp().as_second() == start {
+        let start = floor_second(after).checked_add(1)?;
+        let mut offset = match offset_hint {
+            Some(o) => i64::from(o),
+            None => zone.offset_at(start - 1)?,
+        };
+        let mut next_tr = zone.next_transition(start - 1);
+        if let Some((t, o)) = next_tr {
+            if t == start {
                 // A transition exactly at `start`: `start` lies after it.
-                offset = i64::from(tr.offset().seconds());
-                next_tr = tz.following(start_ts).next();
+                offset = o;
+                next_tr = zone.next_transition(start);
             }
         }
         let mut start_local = start + offset;
         if self.fixed_time && next_tr.is_some() {
             // Did the segment holding `start` begin with a transition that
-            // matters to fixed-time rules? Only zones with transitions ask.
-            let mut prev = tz.preceding(Timestamp::from_second(start + 1).ok()?);
-            if let Some(p) = prev.next() {
-                let p_at = p.timestamp().as_second();
-                // The offset in force before `p`: that of the transition
-                // before it, or the zone's first (LMT) offset.
-                let before = i64::from(match prev.next() {
-                    Some(pp) => pp.offset().seconds(),
-                    None => tz.to_offset(Timestamp::from_second(p_at - 1).ok()?).seconds(),
-                });
+            // matters to fixed-time rules? (Zones without transitions skip.)
+            if let Some((p_at, _, before)) = zone.last_transition(start) {
                 if before > offset {
-                    // Fall-back: the local times up to P + before already fired.
+                    // Fall back: the local times up to P + before already fired.
                     start_local = start_local.max(p_at + before);
                 } else if before < offset && p_at == start {
-                    // Spring-forward exactly at `start`: a match in the gap fires now.
-                    let c = self.next_local(p_at + before)?;
-                    if c < p_at + offset {
-                        return Some(start_ts);
+                    // Spring forward exactly at `start`: a match in the gap fires now.
+                    if self.next_local(p_at + before)? < p_at + offset {
+                        return Timestamp::from_second(start).ok();
                     }
                 }
             }
         }
         let mut candidate = self.next_local(start_local)?;
         loop {
-            let Some(tr) = next_tr else {
+            let Some((t, new_offset)) = next_tr else {
                 return Timestamp::from_second(candidate - offset).ok();
             };
-            let t = tr.timestamp().as_second();
             let bound = t + offset;
             if candidate < bound {
                 return Timestamp::from_second(candidate - offset).ok();
             }
-            let new_offset = i64::from(tr.offset().seconds());
             if new_offset > offset {
                 // Spring forward: local [bound, t + new_offset) does not exist.
                 if self.fixed_time && candidate < t + new_offset {
-                    return Some(tr.timestamp());
+                    return Timestamp::from_second(t).ok();
                 }
                 let start_local = t + new_offset;
                 if candidate < start_local {
@@ -470,37 +462,26 @@ impl Cron {
             // Otherwise (fixed-time fall back, or a change of name only) the
             // search resumes at `bound`, where `candidate` already is.
             offset = new_offset;
-            next_tr = tz.following(tr.timestamp()).next();
+            next_tr = zone.next_transition(t);
         }
     }
 
     /// Backward search across the zone's offset segments (see `next_in`).
     fn prev_in(&self, before: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        let zone = Zone::new(tz);
         let end = if before.subsec_nanosecond() > 0 {
             floor_second(before)
         } else {
             floor_second(before).checked_sub(1)?
         };
-        let end_ts = Timestamp::from_second(end).ok()?;
-        let mut offset = i64::from(tz.to_offset(end_ts).seconds());
-        // Transitions at or before `end`: the first starts `end`'s segment.
-        let mut trs = tz.preceding(Timestamp::from_second(end + 1).ok()?);
-        let mut seg = trs.next();
-        let mut before_seg = trs.next();
+        let mut offset = zone.offset_at(end)?;
+        // The transition that starts `end`'s segment, if any.
+        let mut seg = zone.last_transition(end);
         let mut searched_from = end + offset;
         let mut candidate = self.prev_local(searched_from)?;
         loop {
-            let Some(p) = &seg else {
+            let Some((p_at, _, prev_offset)) = seg else {
                 return Timestamp::from_second(candidate - offset).ok();
-            };
-            let p_at = p.timestamp().as_second();
-            // The offset in force before `p`.
-            let prev_offset = match &before_seg {
-                Some(pp) => i64::from(pp.offset().seconds()),
-                None => i64::from(
-                    tz.to_offset(Timestamp::from_second(p_at - 1).ok()?)
-                        .seconds(),
-                ),
             };
             let seg_start = if self.fixed_time && prev_offset > offset {
                 // After a fall-back, fixed-time skips the repeated local times.
@@ -513,7 +494,7 @@ impl Cron {
             }
             if self.fixed_time && prev_offset < offset && candidate >= p_at + prev_offset {
                 // A match inside the spring-forward gap fires at the transition.
-                return Some(p.timestamp());
+                return Timestamp::from_second(p_at).ok();
             }
             // The previous segment's local times end at `last_local`; after a
             // fall back they reach above where this segment's search began.
@@ -523,8 +504,7 @@ impl Cron {
                 searched_from = last_local;
             }
             offset = prev_offset;
-            seg = before_seg;
-            before_seg = trs.next();
+            seg = zone.last_transition(p_at - 1);
         }
     }
 }

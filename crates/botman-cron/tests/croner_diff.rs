@@ -47,8 +47,21 @@ fn day_field(lo: u32, hi: u32, special: Vec<String>) -> impl Strategy<Value = St
 }
 
 fn expression() -> impl Strategy<Value = String> {
-    let dom_special = vec!["L".into(), "15W".into(), "1W".into(), "31W".into(), "LW".into()];
-    let dow_special = vec!["5L".into(), "1#2".into(), "0#1".into(), "6#5".into(), "MON-FRI".into(), "SUN,SAT".into()];
+    let dom_special = vec![
+        "L".into(),
+        "15W".into(),
+        "1W".into(),
+        "31W".into(),
+        "LW".into(),
+    ];
+    let dow_special = vec![
+        "5L".into(),
+        "1#2".into(),
+        "0#1".into(),
+        "6#5".into(),
+        "MON-FRI".into(),
+        "SUN,SAT".into(),
+    ];
     (
         prop::option::weighted(0.2, field(0, 59)),
         field(0, 59),
@@ -102,7 +115,17 @@ proptest! {
 #[test]
 fn croner_parses_what_we_compare() {
     // Guard against the differential test silently comparing nothing.
-    for expr in ["*/5 * * * *", "0 0 L * *", "0 0 15W * *", "0 0 * * 5L", "0 0 * * 1#2", "*/10 * * * * *"] {
-        assert!(croner::Cron::from_str(expr).is_ok() || croner_next(expr, Utc::now(), 1).is_some(), "{expr}");
+    for expr in [
+        "*/5 * * * *",
+        "0 0 L * *",
+        "0 0 15W * *",
+        "0 0 * * 5L",
+        "0 0 * * 1#2",
+        "*/10 * * * * *",
+    ] {
+        assert!(
+            croner::Cron::from_str(expr).is_ok() || croner_next(expr, Utc::now(), 1).is_some(),
+            "{expr}"
+        );
     }
 }

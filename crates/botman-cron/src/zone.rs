@@ -1,0 +1,314 @@
+//! Offset transitions of a time zone, looked up fast.
+//!
+//! The search asks a zone three questions: the offset at an instant, the
+//! first transition after it, and the last transition at or before it. jiff
+//! answers them correctly, but for instants past the last transition written
+//! in the tz database (2037 for most zones) it evaluates the zone's POSIX rule
+//! on every call, which costs more than the whole cron search. So the first
+//! time a zone is seen, its transitions from 1900 to 2300 are copied into a
+//! table with a per-year index, and every later question is a short scan.
+//! Outside that window, and for zones without a name, jiff is asked directly.
+//!
+//! Tables are cached per thread (a handful of zones, no locking) in front of
+//! a process-wide cache, so a zone's table is built once per process. The
+//! cache key is the address of the zone's name inside the `TimeZone`'s shared
+//! allocation; the cache keeps a clone of the `TimeZone`, so that allocation
+//! cannot be freed and its address reused by another zone while cached.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::calendar::{SECS_PER_DAY, days_from_civil};
+
+const FIRST_YEAR: i32 = 1900;
+const END_YEAR: i32 = 2300;
+/// Zones kept per thread, and in the process-wide cache.
+const THREAD_SLOTS: usize = 8;
+const GLOBAL_SLOTS: usize = 256;
+
+/// A zone's transitions within [`FIRST_YEAR`], [`END_YEAR`].
+#[derive(Debug)]
+pub(crate) struct Transitions {
+    /// Instants (Unix seconds) of the transitions, ascending.
+    at: Box<[i64]>,
+    /// The offset in force from each transition on.
+    offset: Box<[i32]>,
+    /// The offset in force before the first transition of the window.
+    offset_before: i32,
+    /// For each year of the window, the index of its first transition.
+    year_start: Box<[u32]>,
+    lo: i64,
+    hi: i64,
+}
+
+impl Transitions {
+    fn build(tz: &TimeZone) -> Option<Transitions> {
+        let lo = days_from_civil(FIRST_YEAR, 1, 1) * SECS_PER_DAY;
+        let hi = days_from_civil(END_YEAR, 1, 1) * SECS_PER_DAY;
+        let lo_ts = Timestamp::from_second(lo).ok()?;
+        let offset_before = tz.to_offset(lo_ts).seconds();
+        let mut at = Vec::new();
+        let mut offset = Vec::new();
+        let mut last = offset_before;
+        for tr in tz.following(Timestamp::from_second(lo - 1).ok()?) {
+            let t = tr.timestamp().as_second();
+            if t >= hi {
+                break;
+            }
+            // Transitions that change only the abbreviation or the DST flag
+            // (and jiff's marker where the TZif data hands over to the POSIX
+            // rule) do not move local time: leave them out.
+            if tr.offset().seconds() != last {
+                last = tr.offset().seconds();
+                at.push(t);
+                offset.push(last);
+            }
+        }
+        let mut year_start = Vec::with_capacity((END_YEAR - FIRST_YEAR + 1) as usize);
+        let mut i = 0usize;
+        for y in FIRST_YEAR..=END_YEAR {
+            let start = days_from_civil(y, 1, 1) * SECS_PER_DAY;
+            while i < at.len() && at[i] < start {
+                i += 1;
+            }
+            year_start.push(i as u32);
+        }
+        Some(Transitions {
+            at: at.into_boxed_slice(),
+            offset: offset.into_boxed_slice(),
+            offset_before,
+            year_start: year_start.into_boxed_slice(),
+            lo,
+            hi,
+        })
+    }
+
+    /// An index at or before the first transition of the year holding `t`
+    /// (`t` within the window). Years are approximated from below.
+    #[inline]
+    fn index_before(&self, t: i64) -> usize {
+        // 31_556_952 s is the mean Gregorian year; the approximation is
+        // within one year of the truth, so step back one more.
+        let k = ((t - self.lo) / 31_556_952 - 1).max(0) as usize;
+        self.year_start[k.min(self.year_start.len() - 1)] as usize
+    }
+
+    /// The index of the first transition strictly after `t`.
+    #[inline]
+    fn first_after(&self, t: i64) -> usize {
+        let mut i = self.index_before(t);
+        while i < self.at.len() && self.at[i] <= t {
+            i += 1;
+        }
+        i
+    }
+}
+
+/// The three questions the search asks of a zone, answered from a table
+/// inside its window and by jiff elsewhere.
+pub(crate) struct Zone<'a> {
+    tz: &'a TimeZone,
+    table: Option<Arc<Transitions>>,
+}
+
+impl<'a> Zone<'a> {
+    pub(crate) fn new(tz: &'a TimeZone) -> Zone<'a> {
+        Zone {
+            tz,
+            table: lookup(tz),
+        }
+    }
+
+    fn table_for(&self, t: i64) -> Option<&Transitions> {
+        self.table
+            .as_deref()
+            .filter(|tab| t >= tab.lo && t < tab.hi)
+    }
+
+    /// The offset in force at instant `t` (seconds).
+    pub(crate) fn offset_at(&self, t: i64) -> Option<i64> {
+        if let Some(tab) = self.table_for(t) {
+            let i = tab.first_after(t);
+            return Some(i64::from(if i == 0 {
+                tab.offset_before
+            } else {
+                tab.offset[i - 1]
+            }));
+        }
+        Some(i64::from(
+            self.tz.to_offset(Timestamp::from_second(t).ok()?).seconds(),
+        ))
+    }
+
+    /// The first transition strictly after `t`: its instant and new offset.
+    pub(crate) fn next_transition(&self, t: i64) -> Option<(i64, i64)> {
+        if let Some(tab) = self.table_for(t) {
+            let i = tab.first_after(t);
+            if i < tab.at.len() {
+                return Some((tab.at[i], i64::from(tab.offset[i])));
+            }
+        }
+        // Skip transitions that do not change the offset, as the table does.
+        let mut last = self.tz.to_offset(Timestamp::from_second(t).ok()?);
+        for tr in self.tz.following(Timestamp::from_second(t).ok()?).take(64) {
+            if tr.offset() != last {
+                return Some((tr.timestamp().as_second(), i64::from(tr.offset().seconds())));
+            }
+            last = tr.offset();
+        }
+        None
+    }
+
+    /// The last transition at or before `t`: its instant, the offset it
+    /// brings and the offset before it.
+    pub(crate) fn last_transition(&self, t: i64) -> Option<(i64, i64, i64)> {
+        if let Some(tab) = self.table_for(t) {
+            let i = tab.first_after(t);
+            if i >= 2 {
+                return Some((
+                    tab.at[i - 1],
+                    i64::from(tab.offset[i - 1]),
+                    i64::from(tab.offset[i - 2]),
+                ));
+            }
+            if i == 1 {
+                return Some((
+                    tab.at[0],
+                    i64::from(tab.offset[0]),
+                    i64::from(tab.offset_before),
+                ));
+            }
+        }
+        // Skip transitions that do not change the offset, as the table does.
+        for p in self
+            .tz
+            .preceding(Timestamp::from_second(t.checked_add(1)?).ok()?)
+            .take(64)
+        {
+            let p_at = p.timestamp().as_second();
+            let before = self.tz.to_offset(Timestamp::from_second(p_at - 1).ok()?);
+            if before != p.offset() {
+                return Some((
+                    p_at,
+                    i64::from(p.offset().seconds()),
+                    i64::from(before.seconds()),
+                ));
+            }
+        }
+        None
+    }
+}
+
+type Slot = (usize, TimeZone, Arc<Transitions>);
+
+thread_local! {
+    static THREAD_CACHE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+}
+
+static GLOBAL_CACHE: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+
+/// The table of a named zone with transitions, from the caches or built.
+fn lookup(tz: &TimeZone) -> Option<Arc<Transitions>> {
+    let name = tz.iana_name()?;
+    if name == "UTC" || name == "Etc/UTC" {
+        // No transitions: jiff answers these without any work.
+        return None;
+    }
+    let key = name.as_ptr() as usize;
+    let hit = THREAD_CACHE.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, t)| Arc::clone(t))
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let table = global_lookup(key, tz)?;
+    THREAD_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= THREAD_SLOTS {
+            c.remove(0);
+        }
+        c.push((key, tz.clone(), Arc::clone(&table)));
+    });
+    Some(table)
+}
+
+fn global_lookup(key: usize, tz: &TimeZone) -> Option<Arc<Transitions>> {
+    // A poisoned lock only means another thread panicked while holding it;
+    // the cache is still a valid list.
+    let mut cache = GLOBAL_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, t)) = cache.iter().find(|(k, _, _)| *k == key) {
+        return Some(Arc::clone(t));
+    }
+    let table = Arc::new(Transitions::build(tz)?);
+    if cache.len() >= GLOBAL_SLOTS {
+        cache.remove(0);
+    }
+    cache.push((key, tz.clone(), Arc::clone(&table)));
+    Some(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table must answer exactly what jiff answers.
+    #[test]
+    fn ok_table_agrees_with_jiff() {
+        for name in [
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "America/Sao_Paulo",
+            "Asia/Kolkata",
+            "Europe/London",
+        ] {
+            let tz = TimeZone::get(name).unwrap();
+            let zone = Zone::new(&tz);
+            assert!(zone.table.is_some(), "{name} has a table");
+            let plain = Zone {
+                tz: &tz,
+                table: None,
+            };
+            let mut t = days_from_civil(1899, 6, 1) * SECS_PER_DAY;
+            let end = days_from_civil(2301, 1, 1) * SECS_PER_DAY;
+            while t < end {
+                assert_eq!(
+                    zone.offset_at(t),
+                    plain.offset_at(t),
+                    "{name} offset at {t}"
+                );
+                assert_eq!(
+                    zone.next_transition(t),
+                    plain.next_transition(t),
+                    "{name} next after {t}"
+                );
+                assert_eq!(
+                    zone.last_transition(t),
+                    plain.last_transition(t),
+                    "{name} last at {t}"
+                );
+                // Exactly on, and one second around, each transition too.
+                if let Some((tr, _)) = plain.next_transition(t) {
+                    for u in [tr - 1, tr, tr + 1] {
+                        assert_eq!(zone.offset_at(u), plain.offset_at(u));
+                        assert_eq!(zone.next_transition(u), plain.next_transition(u));
+                        assert_eq!(zone.last_transition(u), plain.last_transition(u));
+                    }
+                }
+                t += 86_400 * 37 + 3_607;
+            }
+        }
+    }
+
+    #[test]
+    fn ok_no_table_for_utc_or_fixed() {
+        assert!(Zone::new(&TimeZone::UTC).table.is_none());
+        let fixed = TimeZone::fixed(jiff::tz::offset(5));
+        assert!(Zone::new(&fixed).table.is_none());
+    }
+}
