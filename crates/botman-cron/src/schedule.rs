@@ -11,7 +11,7 @@ use crate::calendar::{
 };
 use crate::error::ParseError;
 use crate::spec::{Item, Spec};
-use crate::zone::Zone;
+use crate::zone::{Zone, with_zone};
 
 /// Years outside this range are never searched (jiff's own limits are ±9999).
 const MAX_YEAR: i32 = 9998;
@@ -404,7 +404,15 @@ impl Cron {
         tz: &TimeZone,
         offset_hint: Option<i32>,
     ) -> Option<Timestamp> {
-        let zone = Zone::new(tz);
+        with_zone(tz, |zone| self.next_in_zone(after, zone, offset_hint))
+    }
+
+    fn next_in_zone(
+        &self,
+        after: Timestamp,
+        zone: &Zone<'_>,
+        offset_hint: Option<i32>,
+    ) -> Option<Timestamp> {
         // `after` lies in [start - 1, start) and transitions fall on whole
         // seconds, so the offset at `after` is the offset at `start - 1`.
         let start = floor_second(after).checked_add(1)?;
@@ -468,7 +476,10 @@ impl Cron {
 
     /// Backward search across the zone's offset segments (see `next_in`).
     fn prev_in(&self, before: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
-        let zone = Zone::new(tz);
+        with_zone(tz, |zone| self.prev_in_zone(before, zone))
+    }
+
+    fn prev_in_zone(&self, before: Timestamp, zone: &Zone<'_>) -> Option<Timestamp> {
         let end = if before.subsec_nanosecond() > 0 {
             floor_second(before)
         } else {

@@ -111,17 +111,41 @@ impl Transitions {
 /// inside its window and by jiff elsewhere.
 pub(crate) struct Zone<'a> {
     tz: &'a TimeZone,
-    table: Option<Arc<Transitions>>,
+    table: Option<&'a Transitions>,
 }
 
-impl<'a> Zone<'a> {
-    pub(crate) fn new(tz: &'a TimeZone) -> Zone<'a> {
-        Zone {
-            tz,
-            table: lookup(tz),
+/// Runs `f` with the zone's table borrowed from the thread's cache (no
+/// reference counting on the hot path), building or fetching it on a miss.
+pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
+    let Some(key) = cache_key(tz) else {
+        return f(&Zone { tz, table: None });
+    };
+    THREAD_CACHE.with(|cache| {
+        {
+            let slots = cache.borrow();
+            if let Some((_, _, table)) = slots.iter().find(|(k, _, _)| *k == key) {
+                return f(&Zone {
+                    tz,
+                    table: Some(table),
+                });
+            }
         }
-    }
+        let table = global_lookup(key, tz);
+        if let Some(table) = &table {
+            let mut slots = cache.borrow_mut();
+            if slots.len() >= THREAD_SLOTS {
+                slots.remove(0);
+            }
+            slots.push((key, tz.clone(), Arc::clone(table)));
+        }
+        f(&Zone {
+            tz,
+            table: table.as_deref(),
+        })
+    })
+}
 
+impl Zone<'_> {
     fn table_for(&self, t: i64) -> Option<&Transitions> {
         self.table
             .as_deref()
@@ -210,32 +234,15 @@ thread_local! {
 
 static GLOBAL_CACHE: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
 
-/// The table of a named zone with transitions, from the caches or built.
-fn lookup(tz: &TimeZone) -> Option<Arc<Transitions>> {
+/// The cache key of a named zone with transitions: the address of its name
+/// inside the zone's shared allocation (see the module docs).
+fn cache_key(tz: &TimeZone) -> Option<usize> {
     let name = tz.iana_name()?;
-    if name == "UTC" || name == "Etc/UTC" {
-        // No transitions: jiff answers these without any work.
+    // UTC has no transitions: jiff answers it without any work.
+    if name == "UTC" {
         return None;
     }
-    let key = name.as_ptr() as usize;
-    let hit = THREAD_CACHE.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, _, t)| Arc::clone(t))
-    });
-    if hit.is_some() {
-        return hit;
-    }
-    let table = global_lookup(key, tz)?;
-    THREAD_CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= THREAD_SLOTS {
-            c.remove(0);
-        }
-        c.push((key, tz.clone(), Arc::clone(&table)));
-    });
-    Some(table)
+    Some(name.as_ptr() as usize)
 }
 
 fn global_lookup(key: usize, tz: &TimeZone) -> Option<Arc<Transitions>> {
@@ -268,8 +275,11 @@ mod tests {
             "Europe/London",
         ] {
             let tz = TimeZone::get(name).unwrap();
-            let zone = Zone::new(&tz);
-            assert!(zone.table.is_some(), "{name} has a table");
+            let table = global_lookup(cache_key(&tz).unwrap(), &tz).expect("a table");
+            let zone = Zone {
+                tz: &tz,
+                table: Some(&table),
+            };
             let plain = Zone {
                 tz: &tz,
                 table: None,
@@ -307,8 +317,10 @@ mod tests {
 
     #[test]
     fn ok_no_table_for_utc_or_fixed() {
-        assert!(Zone::new(&TimeZone::UTC).table.is_none());
-        let fixed = TimeZone::fixed(jiff::tz::offset(5));
-        assert!(Zone::new(&fixed).table.is_none());
+        assert!(cache_key(&TimeZone::UTC).is_none());
+        assert!(cache_key(&TimeZone::fixed(jiff::tz::offset(5))).is_none());
+        let ny = TimeZone::get("America/New_York").unwrap();
+        assert!(with_zone(&ny, |z| z.table.is_some()));
+        assert!(with_zone(&ny.clone(), |z| z.table.is_some()));
     }
 }
