@@ -132,16 +132,14 @@ where
                 })
             });
         }
-        if is_utc {
-            if let Some(sf) = case.saffron.and_then(|e| saffron::Cron::from_str(e).ok()) {
-                let start = Utc.timestamp_opt(secs[0], 0).single().expect("in range");
-                g.bench_function(format!("saffron/{}", case.name), |b| {
-                    let mut t = start;
-                    b.iter(|| {
-                        t = sf.next_after(black_box(t)).unwrap_or(start);
-                    })
-                });
-            }
+        if is_utc && let Some(sf) = case.saffron.and_then(|e| saffron::Cron::from_str(e).ok()) {
+            let start = Utc.timestamp_opt(secs[0], 0).single().expect("in range");
+            g.bench_function(format!("saffron/{}", case.name), |b| {
+                let mut t = start;
+                b.iter(|| {
+                    t = sf.next_after(black_box(t)).unwrap_or(start);
+                })
+            });
         }
     }
     g.finish();
@@ -182,14 +180,12 @@ fn bench_random<Z>(
             })
         });
     }
-    if is_utc {
-        if let Some(sf) = case.saffron.and_then(|e| saffron::Cron::from_str(e).ok()) {
-            let utc: Vec<DateTime<Utc>> = chrono_in(secs, &Utc);
-            g.bench_function(format!("saffron/{}", case.name), |b| {
-                let mut i = 0;
-                b.iter(|| sf.next_after(black_box(*cycle(&utc, &mut i))))
-            });
-        }
+    if is_utc && let Some(sf) = case.saffron.and_then(|e| saffron::Cron::from_str(e).ok()) {
+        let utc: Vec<DateTime<Utc>> = chrono_in(secs, &Utc);
+        g.bench_function(format!("saffron/{}", case.name), |b| {
+            let mut i = 0;
+            b.iter(|| sf.next_after(black_box(*cycle(&utc, &mut i))))
+        });
     }
 }
 

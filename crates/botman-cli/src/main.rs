@@ -36,7 +36,12 @@ struct NextArgs {
     #[arg(long, value_name = "RFC3339")]
     after: Option<String>,
     /// How many fire times to print.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        allow_negative_numbers = true
+    )]
     count: u64,
     /// IANA time zone the expression is read in and times are printed in.
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
@@ -128,10 +133,10 @@ fn next(args: &NextArgs) -> Result<(), Failure> {
 fn describe_parse_error(err: &ParseError) -> String {
     let expr = err.expr();
     let mut msg = format!("invalid cron expression: {err}");
-    // Only draw the caret line when the expression is one printable line.
-    if !expr.is_empty() && !expr.chars().any(char::is_control)
-        || expr.contains('\t') && !expr.contains('\n')
-    {
+    // Only draw the caret line when the expression is one printable line
+    // (tabs are shown as spaces so the caret stays under its column).
+    let printable = !expr.trim().is_empty() && !expr.chars().any(|c| c.is_control() && c != '\t');
+    if printable {
         let shown: String = expr
             .chars()
             .map(|c| if c == '\t' { ' ' } else { c })

@@ -118,19 +118,18 @@ pub(crate) fn fires_at(cron: &Cron, tz: &TimeZone, x: Timestamp) -> bool {
         if let Some(tr) = tz
             .preceding(Timestamp::from_second(x.as_second() + 1).unwrap())
             .next()
+            && tr.timestamp() == x
         {
-            if tr.timestamp() == x {
-                let before = tz.to_offset(Timestamp::from_second(x.as_second() - 1).unwrap());
-                let gap = i64::from(tr.offset().seconds() - before.seconds());
-                if gap > 0 {
-                    let gap_start = before.to_datetime(x);
-                    return (0..gap).any(|k| {
-                        let c = gap_start
-                            .checked_add(jiff::SignedDuration::from_secs(k))
-                            .unwrap();
-                        civil_matches(cron, c)
-                    });
-                }
+            let before = tz.to_offset(Timestamp::from_second(x.as_second() - 1).unwrap());
+            let gap = i64::from(tr.offset().seconds() - before.seconds());
+            if gap > 0 {
+                let gap_start = before.to_datetime(x);
+                return (0..gap).any(|k| {
+                    let c = gap_start
+                        .checked_add(jiff::SignedDuration::from_secs(k))
+                        .unwrap();
+                    civil_matches(cron, c)
+                });
             }
         }
     }
@@ -156,14 +155,14 @@ fn brute_next(cron: &Cron, tz: &TimeZone, after: Timestamp, window: i64) -> Opti
     transitions.reverse();
     while x <= end {
         // A transition that is not on a minute still gets checked.
-        if let Some(&t) = transitions.last() {
-            if t < x {
-                transitions.pop();
-                if fires_at(cron, tz, Timestamp::from_second(t).unwrap()) {
-                    return Timestamp::from_second(t).ok();
-                }
-                continue;
+        if let Some(&t) = transitions.last()
+            && t < x
+        {
+            transitions.pop();
+            if fires_at(cron, tz, Timestamp::from_second(t).unwrap()) {
+                return Timestamp::from_second(t).ok();
             }
+            continue;
         }
         let ts = Timestamp::from_second(x).unwrap();
         if fires_at(cron, tz, ts) {
@@ -190,14 +189,14 @@ fn brute_prev(cron: &Cron, tz: &TimeZone, before: Timestamp, window: i64) -> Opt
         .collect();
     transitions.reverse();
     while x >= end {
-        if let Some(&t) = transitions.last() {
-            if t > x {
-                transitions.pop();
-                if fires_at(cron, tz, Timestamp::from_second(t).unwrap()) {
-                    return Timestamp::from_second(t).ok();
-                }
-                continue;
+        if let Some(&t) = transitions.last()
+            && t > x
+        {
+            transitions.pop();
+            if fires_at(cron, tz, Timestamp::from_second(t).unwrap()) {
+                return Timestamp::from_second(t).ok();
             }
+            continue;
         }
         let ts = Timestamp::from_second(x).unwrap();
         if fires_at(cron, tz, ts) {
@@ -222,7 +221,7 @@ const ZONES: [&str; 8] = [
 fn field(lo: u32, hi: u32, names: &'static [&'static str]) -> impl Strategy<Value = String> {
     let v = lo..=hi;
     let name_or_num = move |x: u32| -> String {
-        if !names.is_empty() && x % 3 == 0 {
+        if !names.is_empty() && x.is_multiple_of(3) {
             let i = (x - lo) as usize % names.len();
             names[i].to_owned()
         } else {
@@ -232,7 +231,7 @@ fn field(lo: u32, hi: u32, names: &'static [&'static str]) -> impl Strategy<Valu
     prop_oneof![
         3 => Just("*".to_owned()),
         2 => (1..=hi.min(20)).prop_map(|s| format!("*/{s}")),
-        2 => v.clone().prop_map(move |x| name_or_num(x)),
+        2 => v.clone().prop_map(name_or_num),
         2 => (v.clone(), v.clone()).prop_map(move |(a, b)| format!("{}-{}", a.min(b), a.max(b))),
         1 => (v.clone(), v.clone(), 1..=7u32).prop_map(|(a, b, s)| format!("{}-{}/{s}", a.min(b), a.max(b))),
         2 => prop::collection::vec(v.clone(), 1..4).prop_map(|xs| xs.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),

@@ -421,12 +421,12 @@ impl Cron {
             None => zone.offset_at(start - 1)?,
         };
         let mut next_tr = zone.next_transition(start - 1);
-        if let Some((t, o)) = next_tr {
-            if t == start {
-                // A transition exactly at `start`: `start` lies after it.
-                offset = o;
-                next_tr = zone.next_transition(start);
-            }
+        if let Some((t, o)) = next_tr
+            && t == start
+        {
+            // A transition exactly at `start`: `start` lies after it.
+            offset = o;
+            next_tr = zone.next_transition(start);
         }
         let mut start_local = start + offset;
         if self.fixed_time && next_tr.is_some() {

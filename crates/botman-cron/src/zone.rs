@@ -147,9 +147,7 @@ pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
 
 impl Zone<'_> {
     fn table_for(&self, t: i64) -> Option<&Transitions> {
-        self.table
-            .as_deref()
-            .filter(|tab| t >= tab.lo && t < tab.hi)
+        self.table.filter(|tab| t >= tab.lo && t < tab.hi)
     }
 
     /// The offset in force at instant `t` (seconds).
