@@ -174,8 +174,12 @@ impl Zone<'_> {
             }
         }
         // Skip transitions that do not change the offset, as the table does.
-        let mut last = self.tz.to_offset(Timestamp::from_second(t).ok()?);
-        for tr in self.tz.following(Timestamp::from_second(t).ok()?).take(64) {
+        // (Zones without transitions, UTC first, return at the first `?`.)
+        let ts = Timestamp::from_second(t).ok()?;
+        let mut following = self.tz.following(ts).take(64).peekable();
+        following.peek()?;
+        let mut last = self.tz.to_offset(ts);
+        for tr in following {
             if tr.offset() != last {
                 return Some((tr.timestamp().as_second(), i64::from(tr.offset().seconds())));
             }
