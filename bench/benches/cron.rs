@@ -20,6 +20,8 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const INSTANTS: usize = 1024;
+/// 2100-01-01T00:00:00Z: where chains of fires start over.
+const HORIZON: i64 = 4_102_444_800;
 
 fn zoned(secs: &[i64], tz: &TimeZone) -> Vec<ZonedDateTime> {
     secs.iter()
@@ -117,7 +119,7 @@ where
             g.bench_function(format!("cron/{}", case.name), |b| {
                 let mut t = start;
                 b.iter(|| {
-                    t = s.after(black_box(&t)).next().unwrap_or(start);
+                    t = s.after(black_box(&t)).next().filter(|n| n.timestamp() < HORIZON).unwrap_or(start);
                 })
             });
         }

@@ -59,21 +59,24 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ParseError> {
     }
     if trimmed.starts_with('@') {
         let start = expr.len() - expr.trim_start().len();
-        let expansion = match trimmed.to_ascii_lowercase().as_str() {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            _ => {
-                return Err(ctx.err(None, start, trimmed.len(), ParseErrorKind::UnknownMacro));
-            }
+        const MACROS: [(&str, &str); 7] = [
+            ("@yearly", "0 0 1 1 *"),
+            ("@annually", "0 0 1 1 *"),
+            ("@monthly", "0 0 1 * *"),
+            ("@weekly", "0 0 * * 0"),
+            ("@daily", "0 0 * * *"),
+            ("@midnight", "0 0 * * *"),
+            ("@hourly", "0 * * * *"),
+        ];
+        return match MACROS.iter().find(|(m, _)| m.eq_ignore_ascii_case(trimmed)) {
+            Some((_, expansion)) => parse(expansion),
+            None => Err(ctx.err(None, start, trimmed.len(), ParseErrorKind::UnknownMacro)),
         };
-        return parse(expansion);
     }
 
     // Split on any ASCII whitespace, remembering where each field starts.
-    let mut fields: Vec<(usize, &str)> = Vec::with_capacity(6);
+    let mut fields: [(usize, &str); 6] = [(0, ""); 6];
+    let mut count = 0;
     let bytes = expr.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -85,9 +88,12 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ParseError> {
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
             i += 1;
         }
-        fields.push((start, &expr[start..i]));
+        if count < fields.len() {
+            fields[count] = (start, &expr[start..i]);
+        }
+        count += 1;
     }
-    let names: &[Field] = match fields.len() {
+    let names: &[Field] = match count {
         5 => &FIELDS_5,
         6 => &FIELDS_6,
         n => {
@@ -95,26 +101,14 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ParseError> {
         }
     };
 
-    let mut specs: Vec<Spec> = Vec::with_capacity(6);
-    for (&field, &(pos, text)) in names.iter().zip(fields.iter()) {
-        specs.push(parse_field(&ctx, field, pos, text)?);
-    }
-    let with_seconds = specs.len() == 6;
-    let mut it = specs.into_iter();
-    let second = if with_seconds { it.next() } else { None };
-    let (Some(minute), Some(hour), Some(dom), Some(month), Some(dow)) =
-        (it.next(), it.next(), it.next(), it.next(), it.next())
-    else {
-        // Unreachable by construction (5 or 6 specs); still no panic.
-        return Err(ctx.err(
-            None,
-            0,
-            expr.len(),
-            ParseErrorKind::FieldCount {
-                found: fields.len(),
-            },
-        ));
-    };
+    let fields = &fields[..count];
+    let spec = |k: usize| parse_field(&ctx, names[k], fields[k].0, fields[k].1);
+    let (second, base) = if count == 6 { (Some(spec(0)?), 1) } else { (None, 0) };
+    let minute = spec(base)?;
+    let hour = spec(base + 1)?;
+    let dom = spec(base + 2)?;
+    let month = spec(base + 3)?;
+    let dow = spec(base + 4)?;
     let cron = Cron::from_specs(second, minute, hour, dom, month, dow);
     if !cron.can_fire() {
         let dom_pos = fields[names.len() - 3].0;
@@ -141,7 +135,7 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ParseError> {
 
 fn parse_field(ctx: &Ctx<'_>, field: Field, pos: usize, text: &str) -> Result<Spec, ParseError> {
     let star = text.starts_with('*') || text.starts_with('?');
-    let mut items = Vec::new();
+    let mut items = crate::spec::ItemList::new();
     let mut item_start = pos;
     for raw in text.split(',') {
         if raw.is_empty() {
@@ -162,7 +156,7 @@ fn parse_field(ctx: &Ctx<'_>, field: Field, pos: usize, text: &str) -> Result<Sp
         ));
     }
     Ok(Spec {
-        items: items.into_boxed_slice(),
+        items,
         star,
     })
 }
@@ -201,7 +195,9 @@ impl ItemText<'_> {
                     ));
                 }
                 // A step larger than the field's span selects only its start; cap it so it fits.
-                (&s[..slash], Some(step.min(u64::from(u32::MAX)) as u32))
+                // Fields span at most 60 values, so any step past 255 means
+                // the same as 255: only the start.
+                (&s[..slash], Some(step.min(255) as u8))
             }
             None => (s, None),
         };
@@ -221,7 +217,18 @@ impl ItemText<'_> {
                 },
             ));
         }
-        let upper: Vec<u8> = body.to_ascii_uppercase();
+        // Upper-case a copy on the stack (items are short; longer ones are
+        // errors anyway and may allocate).
+        let mut buf = [0u8; 16];
+        let owned;
+        let upper: &[u8] = if body.len() <= buf.len() {
+            buf[..body.len()].copy_from_slice(body);
+            buf[..body.len()].make_ascii_uppercase();
+            &buf[..body.len()]
+        } else {
+            owned = body.to_ascii_uppercase();
+            &owned
+        };
         let no_step = |what: &'static str| -> Result<(), ParseError> {
             if step.is_some() {
                 Err(ctx.err(
@@ -261,7 +268,7 @@ impl ItemText<'_> {
                         },
                     ));
                 }
-                return Ok(Item::Last { offset: n as u32 });
+                return Ok(Item::Last { offset: n as u8 });
             }
             if let Some(day) = upper.strip_suffix(b"W") {
                 no_step("no step after `W`")?;
@@ -269,7 +276,7 @@ impl ItemText<'_> {
                 if d < 1 {
                     return Err(self.out_of_range(ctx, field, self.base, day.len(), u64::from(d)));
                 }
-                return Ok(Item::NearestWeekday { day: d });
+                return Ok(Item::NearestWeekday { day: d as u8 });
             }
         }
         // Day-of-week modifiers: nL, n#k.
@@ -289,14 +296,14 @@ impl ItemText<'_> {
                     ));
                 }
                 return Ok(Item::NthWeekday {
-                    weekday: wd,
-                    nth: n as u32,
+                    weekday: wd as u8,
+                    nth: n as u8,
                 });
             }
             if upper.len() > 1 && upper.ends_with(b"L") {
                 no_step("no step after `L`")?;
                 let wd = self.value(ctx, field, self.base, &upper[..upper.len() - 1])? % 7;
-                return Ok(Item::LastWeekdayOf { weekday: wd });
+                return Ok(Item::LastWeekdayOf { weekday: wd as u8 });
             }
             if upper == b"L" {
                 return Err(ctx.err(
@@ -369,9 +376,10 @@ impl ItemText<'_> {
                 }
             }
         };
+        // Values were checked against the field's bounds (at most 59).
         Ok(Item::Range {
-            start,
-            end,
+            start: start as u8,
+            end: end as u8,
             step: step.unwrap_or(1),
         })
     }
@@ -422,15 +430,14 @@ impl ItemText<'_> {
     ) -> Result<u32, ParseError> {
         let (min, max) = field.bounds();
         if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_alphabetic) {
-            let upper = bytes.to_ascii_uppercase();
             let found = match field {
                 Field::Month => MONTH_NAMES
                     .iter()
-                    .position(|n| n.as_bytes() == upper)
+                    .position(|n| n.as_bytes().eq_ignore_ascii_case(bytes))
                     .map(|i| i as u32 + 1),
                 Field::DayOfWeek => WEEKDAY_NAMES
                     .iter()
-                    .position(|n| n.as_bytes() == upper)
+                    .position(|n| n.as_bytes().eq_ignore_ascii_case(bytes))
                     .map(|i| i as u32),
                 _ => None,
             };

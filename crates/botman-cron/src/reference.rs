@@ -18,8 +18,8 @@ use crate::spec::{Item, Spec};
 fn plain_matches(spec: &Spec, v: u32, min: u32, star_max: u32, wrap7: bool) -> bool {
     spec.items.iter().any(|item| {
         let (start, end, step) = match *item {
-            Item::All { step } => (min, star_max, step),
-            Item::Range { start, end, step } => (start, end, step),
+            Item::All { step } => (min, star_max, u32::from(step)),
+            Item::Range { start, end, step } => (u32::from(start), u32::from(end), u32::from(step)),
             _ => return false,
         };
         (start..=end)
@@ -37,8 +37,9 @@ fn dom_matches(spec: &Spec, date: Date) -> bool {
     let len = date.days_in_month() as u32;
     plain_matches(spec, d, 1, 31, false)
         || spec.items.iter().any(|item| match *item {
-            Item::Last { offset } => offset < len && d == len - offset,
+            Item::Last { offset } => u32::from(offset) < len && d == len - u32::from(offset),
             Item::NearestWeekday { day } => {
+                let day = u32::from(day);
                 if day > len {
                     return false;
                 }
@@ -71,8 +72,10 @@ fn dow_matches(spec: &Spec, date: Date) -> bool {
     let len = date.days_in_month() as u32;
     plain_matches(spec, wd, 0, 6, true)
         || spec.items.iter().any(|item| match *item {
-            Item::NthWeekday { weekday, nth } => weekday == wd && (d - 1) / 7 + 1 == nth,
-            Item::LastWeekdayOf { weekday } => weekday == wd && d + 7 > len,
+            Item::NthWeekday { weekday, nth } => {
+                u32::from(weekday) == wd && (d - 1) / 7 + 1 == u32::from(nth)
+            }
+            Item::LastWeekdayOf { weekday } => u32::from(weekday) == wd && d + 7 > len,
             _ => false,
         })
 }

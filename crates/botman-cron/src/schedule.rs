@@ -559,18 +559,31 @@ fn prev_bit(bits: u64, from: u32) -> Option<u32> {
 /// matching days per (weekday of the 1st, month length).
 fn build_day_table(dom: &Spec, dow: &Spec) -> [[u32; 4]; 7] {
     let dom_plain = dom.bits(1, 31, false) as u32;
-    let dow_plain = dow.bits(0, 6, true) as u8;
+    let dow_plain = dow.bits(0, 6, true) as u32;
+    // Days 1..=37 of a month starting on a Sunday whose weekday is in the
+    // set; a month starting on weekday w1 reads the same pattern shifted by w1.
+    let mut week_pattern = 0u64;
+    for d in 1..=37u32 {
+        if dow_plain & (1 << ((d - 1) % 7)) != 0 {
+            week_pattern |= 1 << d;
+        }
+    }
     let mut table = [[0u32; 4]; 7];
     for (w1, row) in table.iter_mut().enumerate() {
+        let w1 = w1 as u32;
+        let weekday = |d: u32| (w1 + d - 1) % 7;
         for (li, cell) in row.iter_mut().enumerate() {
             let len = 28 + li as u32;
             let valid = ((1u64 << (len + 1)) - 2) as u32;
-            let weekday = |d: u32| (w1 as u32 + d - 1) % 7;
             let mut dom_mask = dom_plain & valid;
+            let mut dow_mask = ((week_pattern >> w1) as u32) & valid;
             for item in dom.items.iter() {
                 match *item {
-                    Item::Last { offset } if offset < len => dom_mask |= 1 << (len - offset),
-                    Item::NearestWeekday { day } if day <= len => {
+                    Item::Last { offset } if u32::from(offset) < len => {
+                        dom_mask |= 1 << (len - u32::from(offset));
+                    }
+                    Item::NearestWeekday { day } if u32::from(day) <= len => {
+                        let day = u32::from(day);
                         let d = match weekday(day) {
                             6 if day > 1 => day - 1,
                             6 => day + 2,
@@ -591,24 +604,17 @@ fn build_day_table(dom: &Spec, dow: &Spec) -> [[u32; 4]; 7] {
                     _ => {}
                 }
             }
-            let mut dow_mask = 0u32;
-            for d in 1..=len {
-                let wd = weekday(d);
-                if dow_plain & (1 << wd) != 0 {
-                    dow_mask |= 1 << d;
-                }
-            }
             for item in dow.items.iter() {
                 match *item {
                     Item::NthWeekday { weekday: wd, nth } => {
-                        let first = 1 + (wd + 7 - w1 as u32) % 7;
-                        let d = first + 7 * (nth - 1);
+                        let first = 1 + (u32::from(wd) + 7 - w1) % 7;
+                        let d = first + 7 * (u32::from(nth) - 1);
                         if d <= len {
                             dow_mask |= 1 << d;
                         }
                     }
                     Item::LastWeekdayOf { weekday: wd } => {
-                        let d = len - (weekday(len) + 7 - wd) % 7;
+                        let d = len - (weekday(len) + 7 - u32::from(wd)) % 7;
                         dow_mask |= 1 << d;
                     }
                     _ => {}

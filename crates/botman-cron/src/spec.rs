@@ -4,29 +4,77 @@ use core::fmt;
 
 /// One item of a field's comma-separated list, normalised (names become
 /// numbers, `?` becomes `*`, `5/15` becomes `5-59/15`).
+///
+/// Every value fits a byte (steps of 60 or more select only their start, so
+/// the parser caps them at 255): an item is 4 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Item {
     /// `*` or `*/step` over the whole field.
-    All { step: u32 },
+    All { step: u8 },
     /// `start-end/step`; `start == end` prints as a single value.
-    Range { start: u32, end: u32, step: u32 },
+    Range { start: u8, end: u8, step: u8 },
     /// Day-of-month `L` (offset 0) or `L-offset`.
-    Last { offset: u32 },
+    Last { offset: u8 },
     /// Day-of-month `dayW`: the weekday nearest to `day`, within the month.
-    NearestWeekday { day: u32 },
+    NearestWeekday { day: u8 },
     /// Day-of-month `LW`: the last weekday (Mon-Fri) of the month.
     LastWeekday,
     /// Day-of-week `weekday#nth`.
-    NthWeekday { weekday: u32, nth: u32 },
+    NthWeekday { weekday: u8, nth: u8 },
     /// Day-of-week `weekdayL`: the last such weekday of the month.
-    LastWeekdayOf { weekday: u32 },
+    LastWeekdayOf { weekday: u8 },
+}
+
+/// How many items a field keeps without allocating.
+const INLINE: usize = 6;
+
+/// A field's items: inline for the usual handful, on the heap beyond.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ItemList {
+    Inline { len: u8, items: [Item; INLINE] },
+    Heap(Vec<Item>),
+}
+
+impl ItemList {
+    pub(crate) const fn new() -> ItemList {
+        ItemList::Inline {
+            len: 0,
+            items: [Item::LastWeekday; INLINE],
+        }
+    }
+
+    pub(crate) fn push(&mut self, item: Item) {
+        match self {
+            ItemList::Inline { len, items } if (*len as usize) < INLINE => {
+                items[*len as usize] = item;
+                *len += 1;
+            }
+            ItemList::Inline { items, .. } => {
+                let mut v = items.to_vec();
+                v.push(item);
+                *self = ItemList::Heap(v);
+            }
+            ItemList::Heap(v) => v.push(item),
+        }
+    }
+}
+
+impl core::ops::Deref for ItemList {
+    type Target = [Item];
+
+    fn deref(&self) -> &[Item] {
+        match self {
+            ItemList::Inline { len, items } => &items[..*len as usize],
+            ItemList::Heap(v) => v,
+        }
+    }
 }
 
 /// A whole field: its items and whether it counts as unrestricted for the
 /// day-of-month/day-of-week rule (it starts with `*` or `?`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Spec {
-    pub(crate) items: Box<[Item]>,
+    pub(crate) items: ItemList,
     pub(crate) star: bool,
 }
 
@@ -37,8 +85,8 @@ impl Spec {
         let mut bits = 0u64;
         for item in self.items.iter() {
             let (start, end, step) = match *item {
-                Item::All { step } => (min, max, step),
-                Item::Range { start, end, step } => (start, end, step),
+                Item::All { step } => (min, max, u32::from(step)),
+                Item::Range { start, end, step } => (u32::from(start), u32::from(end), u32::from(step)),
                 _ => continue,
             };
             let mut v = start;

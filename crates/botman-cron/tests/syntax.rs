@@ -406,6 +406,9 @@ fn ok_display_normalises() {
         ("0 0 * * fril,mon#2", "0 0 * * 5L,1#2"),
         ("0 0 * * FRI-SUN", "0 0 * * 5-7"),
         ("*/5 0 0 * * *", "*/5 0 0 * * *"),
+        // Longer lists than a field keeps inline.
+        ("0,1,2,3,4,5,6,7,8,9,10 * * * *", "0,1,2,3,4,5,6,7,8,9,10 * * * *"),
+        ("*/300 * * * *", "*/255 * * * *"),
     ] {
         let cron = Cron::parse(input).unwrap();
         assert_eq!(cron.to_string(), shown, "{input:?}");

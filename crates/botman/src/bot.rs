@@ -1,0 +1,497 @@
+//! Bots: a name, one or more schedules, a job and the policies that decide
+//! what happens when the job fails, overlaps or fires late.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use botman_cron::Cron;
+use jiff::tz::TimeZone;
+
+use crate::error::Error;
+
+/// The error type jobs return, boxed: any `std::error::Error`, a `String`,
+/// an `anyhow::Error`, a [`SoftError`] ...
+pub type JobError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What a job's attempt produced: an optional value for the run record.
+pub(crate) type JobResult = Result<Option<serde_json::Value>, JobError>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = JobResult> + Send + 'static>>;
+
+/// The work a bot does.
+#[derive(Clone)]
+pub(crate) enum Job {
+    /// Runs on the manager's bounded pool of blocking threads.
+    Sync(Arc<dyn Fn() -> JobResult + Send + Sync>),
+    /// Runs on the async runtime.
+    Async(Arc<dyn Fn() -> BoxFuture + Send + Sync>),
+}
+
+/// A failure that is final for this fire: no retries, no cool-down, one
+/// Error event. Return it (or an error whose `source()` chain holds it) from
+/// a job when retrying cannot help — bad input, a closed market, a record
+/// that no longer exists.
+///
+/// ```
+/// use botman::SoftError;
+///
+/// fn job() -> Result<(), SoftError> {
+///     Err(SoftError::new("the report for today is already sent"))
+/// }
+/// assert!(job().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoftError {
+    message: String,
+}
+
+impl SoftError {
+    /// A soft error with a message for the run record and the event.
+    pub fn new(message: impl Into<String>) -> SoftError {
+        SoftError {
+            message: message.into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SoftError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for SoftError {}
+
+/// Whether a job's error is, or wraps, a [`SoftError`].
+pub(crate) fn is_soft(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.is::<SoftError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// What to do when a fire comes while the bot's previous run is still going.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overlap {
+    /// Skip the new fire and record it as skipped (the default, as the
+    /// Python library: a slow job never piles up runs).
+    #[default]
+    Skip,
+    /// Keep at most one fire waiting; it starts as soon as the run ends.
+    Queue,
+    /// Run up to `n` fires of the bot at the same time; skip beyond that.
+    Concurrent(usize),
+}
+
+/// What to do with fires the scheduler noticed late (process paused,
+/// machine suspended, clock jumped, or restarted with a persistent store).
+///
+/// A fire is late when it is noticed more than the bot's `misfire_grace`
+/// after its instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misfire {
+    /// Run once for any number of late fires, at the latest one; the others
+    /// are recorded as missed (the default: catch up, but never stampede).
+    #[default]
+    RunOnce,
+    /// Run none of them; record all as missed.
+    Skip,
+    /// Run every late fire, oldest first, up to `max` of them; the rest are
+    /// recorded as missed.
+    RunAll {
+        /// The most late fires to run.
+        max: usize,
+    },
+}
+
+/// One schedule of a bot: a cron expression and the zone it is read in
+/// (`None`: the manager's default zone).
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub(crate) text: String,
+    pub(crate) cron: Arc<Cron>,
+    pub(crate) tz: Option<TimeZone>,
+}
+
+impl Schedule {
+    /// Parses a schedule; `tz` is an IANA zone name or `None`.
+    pub fn new(expr: &str, tz: Option<&str>) -> Result<Schedule, Error> {
+        let cron = Cron::parse(expr).map_err(|e| Error::schedule(expr, e))?;
+        let tz = match tz {
+            None => None,
+            Some(name) => Some(TimeZone::get(name).map_err(|e| Error::time_zone(name, e))?),
+        };
+        Ok(Schedule {
+            text: expr.to_owned(),
+            cron: Arc::new(cron),
+            tz,
+        })
+    }
+
+    /// The cron text as written.
+    pub fn expr(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed expression.
+    pub fn cron(&self) -> &Cron {
+        &self.cron
+    }
+
+    /// The zone, when the schedule has its own.
+    pub fn time_zone(&self) -> Option<&TimeZone> {
+        self.tz.as_ref()
+    }
+}
+
+/// The policies of a bot, with their defaults.
+#[derive(Clone, Debug)]
+pub(crate) struct Policy {
+    pub(crate) retries: u32,
+    pub(crate) retry_delay: Duration,
+    pub(crate) initial_timeout: Duration,
+    pub(crate) max_timeout: Duration,
+    pub(crate) overlap: Overlap,
+    pub(crate) misfire: Misfire,
+    pub(crate) misfire_grace: Duration,
+    pub(crate) jitter: Duration,
+    pub(crate) time_limit: Option<Duration>,
+    pub(crate) com: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            retries: 3,
+            retry_delay: Duration::from_secs(10),
+            initial_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(3600),
+            overlap: Overlap::Skip,
+            misfire: Misfire::RunOnce,
+            misfire_grace: Duration::from_secs(60),
+            jitter: Duration::ZERO,
+            time_limit: None,
+            com: false,
+        }
+    }
+}
+
+/// The longest delay between attempts, as in the Python library.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// A bot, ready to be added to a [`Botman`](crate::Botman).
+///
+/// ```
+/// use botman::Bot;
+/// use std::time::Duration;
+///
+/// let bot = Bot::builder("hello")
+///     .schedule("*/5 * * * *")
+///     .schedule_in("0 9 * * MON-FRI", "Europe/Berlin")
+///     .retries(5)
+///     .retry_delay(Duration::from_secs(2))
+///     .job(|| Ok::<_, std::io::Error>("done"))
+///     .build()?;
+/// assert_eq!(bot.name(), "hello");
+/// # Ok::<(), botman::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Bot {
+    pub(crate) name: String,
+    pub(crate) schedules: Vec<Schedule>,
+    pub(crate) job: Job,
+    pub(crate) policy: Policy,
+}
+
+impl Bot {
+    /// Starts building a bot named `name` (unique within a manager).
+    pub fn builder(name: impl Into<String>) -> BotBuilder {
+        BotBuilder {
+            name: name.into(),
+            schedules: Vec::new(),
+            job: None,
+            policy: Policy::default(),
+            retries_zero: false,
+        }
+    }
+
+    /// The bot's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bot's schedules.
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
+    }
+}
+
+impl fmt::Debug for Bot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bot")
+            .field("name", &self.name)
+            .field("schedules", &self.schedules.iter().map(|s| &s.text).collect::<Vec<_>>())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Bot`]; see [`Bot::builder`]. `build()` validates everything.
+pub struct BotBuilder {
+    name: String,
+    schedules: Vec<(String, Option<String>)>,
+    job: Option<Job>,
+    policy: Policy,
+    retries_zero: bool,
+}
+
+impl BotBuilder {
+    /// Adds a cron schedule read in the manager's default zone. Repeatable.
+    pub fn schedule(mut self, expr: impl Into<String>) -> BotBuilder {
+        self.schedules.push((expr.into(), None));
+        self
+    }
+
+    /// Adds a cron schedule read in the IANA zone `tz`. Repeatable.
+    pub fn schedule_in(mut self, expr: impl Into<String>, tz: impl Into<String>) -> BotBuilder {
+        self.schedules.push((expr.into(), Some(tz.into())));
+        self
+    }
+
+    /// The job: a closure returning `Result<T, E>`, run on the manager's
+    /// pool of blocking threads. `T` is kept in the run's outcome (anything
+    /// serde can serialise; `()` keeps nothing); `E` is any error type.
+    pub fn job<F, T, E>(mut self, f: F) -> BotBuilder
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: serde::Serialize,
+        E: Into<JobError>,
+    {
+        self.job = Some(Job::Sync(Arc::new(move || {
+            f().map(|v| to_value(&v)).map_err(Into::into)
+        })));
+        self
+    }
+
+    /// The job, async: a function returning a future of `Result<T, E>`, run
+    /// on the async runtime.
+    pub fn async_job<F, Fut, T, E>(mut self, f: F) -> BotBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: serde::Serialize,
+        E: Into<JobError>,
+    {
+        self.job = Some(Job::Async(Arc::new(move || {
+            let fut = f();
+            Box::pin(async move { fut.await.map(|v| to_value(&v)).map_err(Into::into) })
+        })));
+        self
+    }
+
+    /// Attempts per fire, at least 1. Defaults to 3 (as the Python library).
+    pub fn retries(mut self, attempts: u32) -> BotBuilder {
+        self.retries_zero = attempts == 0;
+        self.policy.retries = attempts;
+        self
+    }
+
+    /// Base delay between attempts: before attempt k+1 the runner waits
+    /// `retry_delay * k`, capped at [`MAX_RETRY_DELAY`]. Defaults to 10 s.
+    pub fn retry_delay(mut self, delay: Duration) -> BotBuilder {
+        self.policy.retry_delay = delay;
+        self
+    }
+
+    /// The first cool-down after a fire's attempts are exhausted. Defaults
+    /// to 60 s. Each failed recovery doubles it, up to `max_timeout`.
+    pub fn initial_timeout(mut self, d: Duration) -> BotBuilder {
+        self.policy.initial_timeout = d;
+        self
+    }
+
+    /// The longest cool-down. Defaults to 1 hour.
+    pub fn max_timeout(mut self, d: Duration) -> BotBuilder {
+        self.policy.max_timeout = d;
+        self
+    }
+
+    /// What to do with a fire while the previous run is going. Defaults to
+    /// [`Overlap::Skip`].
+    pub fn overlap(mut self, overlap: Overlap) -> BotBuilder {
+        self.policy.overlap = overlap;
+        self
+    }
+
+    /// What to do with fires noticed late. Defaults to [`Misfire::RunOnce`].
+    pub fn misfire(mut self, misfire: Misfire) -> BotBuilder {
+        self.policy.misfire = misfire;
+        self
+    }
+
+    /// How late a fire may be noticed and still run normally. Defaults to
+    /// 60 s.
+    pub fn misfire_grace(mut self, grace: Duration) -> BotBuilder {
+        self.policy.misfire_grace = grace;
+        self
+    }
+
+    /// Delays each fire by a pseudo-random amount in `[0, jitter)`, derived
+    /// from a hash of (bot, instant) so every process agrees on it. Spreads
+    /// bots that share a schedule. Defaults to zero.
+    pub fn jitter(mut self, jitter: Duration) -> BotBuilder {
+        self.policy.jitter = jitter;
+        self
+    }
+
+    /// The longest one attempt may take. An async job past it is cancelled;
+    /// a sync job is reported as timed out at once and its worker slot is
+    /// freed only when the thread really returns (threads cannot be killed).
+    /// Defaults to no limit.
+    pub fn time_limit(mut self, limit: Duration) -> BotBuilder {
+        self.policy.time_limit = Some(limit);
+        self
+    }
+
+    /// Initialise a single-threaded COM apartment on the worker thread
+    /// around each attempt (Windows). Elsewhere it has no effect and the
+    /// manager publishes a warning when the bot is added. Defaults to false.
+    pub fn is_com_bot(mut self, com: bool) -> BotBuilder {
+        self.policy.com = com;
+        self
+    }
+
+    /// Validates and builds the bot.
+    ///
+    /// Errors: an empty name, no schedule, a schedule that does not parse
+    /// (the error names the schedule and the column), an unknown time zone,
+    /// no job, zero retries, a zero time limit, a `max_timeout` below
+    /// `initial_timeout`, `Concurrent(0)`, `RunAll { max: 0 }`.
+    pub fn build(self) -> Result<Bot, Error> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid_bot(&self.name, "the name is empty"));
+        }
+        if name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::invalid_bot(
+                &self.name,
+                "names are at most 200 bytes, without control characters",
+            ));
+        }
+        if self.schedules.is_empty() {
+            return Err(Error::invalid_bot(name, "no schedule: add one with .schedule(\"* * * * *\")"));
+        }
+        let mut schedules = Vec::with_capacity(self.schedules.len());
+        for (i, (expr, tz)) in self.schedules.iter().enumerate() {
+            let s = Schedule::new(expr, tz.as_deref())
+                .map_err(|e| Error::invalid_bot(name, &format!("schedule {} (`{expr}`): {e}", i + 1)))?;
+            schedules.push(s);
+        }
+        let Some(job) = self.job else {
+            return Err(Error::invalid_bot(name, "no job: give one with .job(..) or .async_job(..)"));
+        };
+        let p = &self.policy;
+        if self.retries_zero {
+            return Err(Error::invalid_bot(name, "retries must be at least 1 (it counts attempts per fire)"));
+        }
+        if p.time_limit == Some(Duration::ZERO) {
+            return Err(Error::invalid_bot(name, "a time limit of zero would fail every attempt"));
+        }
+        if p.max_timeout < p.initial_timeout {
+            return Err(Error::invalid_bot(name, "max_timeout is shorter than initial_timeout"));
+        }
+        if p.overlap == Overlap::Concurrent(0) {
+            return Err(Error::invalid_bot(name, "Overlap::Concurrent(0) would never run"));
+        }
+        if p.misfire == (Misfire::RunAll { max: 0 }) {
+            return Err(Error::invalid_bot(name, "Misfire::RunAll { max: 0 } runs nothing; use Misfire::Skip"));
+        }
+        Ok(Bot {
+            name: name.to_owned(),
+            schedules,
+            job,
+            policy: self.policy,
+        })
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::Null) | Err(_) => None,
+        Ok(v) => Some(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_job() -> BotBuilder {
+        Bot::builder("b").schedule("* * * * *").job(|| Ok::<_, JobError>(()))
+    }
+
+    #[test]
+    fn err_build_says_what_is_wrong() {
+        let e = |b: BotBuilder| b.build().unwrap_err().to_string();
+        assert!(e(Bot::builder(" ").schedule("* * * * *")).contains("the name is empty"));
+        assert!(e(Bot::builder("b").job(|| Ok::<_, JobError>(()))).contains("no schedule"));
+        let bad = e(Bot::builder("b").schedule("* * * * *").schedule("61 * * * *").job(|| Ok::<_, JobError>(())));
+        assert!(bad.contains("schedule 2 (`61 * * * *`)"), "{bad}");
+        assert!(bad.contains("column 1"), "{bad}");
+        assert!(e(Bot::builder("b").schedule_in("* * * * *", "Mars/Base").job(|| Ok::<_, JobError>(()))).contains("Mars/Base"));
+        assert!(e(Bot::builder("b").schedule("* * * * *")).contains("no job"));
+        assert!(e(ok_job().retries(0)).contains("retries must be at least 1"));
+        assert!(e(ok_job().time_limit(Duration::ZERO)).contains("time limit"));
+        assert!(e(ok_job().initial_timeout(Duration::from_secs(10)).max_timeout(Duration::from_secs(5))).contains("max_timeout"));
+        assert!(e(ok_job().overlap(Overlap::Concurrent(0))).contains("Concurrent(0)"));
+        assert!(e(ok_job().misfire(Misfire::RunAll { max: 0 })).contains("RunAll"));
+    }
+
+    #[test]
+    fn ok_defaults_match_the_python_library() {
+        let bot = ok_job().build().unwrap();
+        assert_eq!(bot.policy.retries, 3);
+        assert_eq!(bot.policy.retry_delay, Duration::from_secs(10));
+        assert_eq!(bot.policy.initial_timeout, Duration::from_secs(60));
+        assert_eq!(bot.policy.max_timeout, Duration::from_secs(3600));
+        assert_eq!(bot.policy.overlap, Overlap::Skip);
+        assert_eq!(bot.policy.misfire, Misfire::RunOnce);
+    }
+
+    #[test]
+    fn ok_soft_errors_are_found_in_the_chain() {
+        #[derive(Debug)]
+        struct Wrapper(SoftError);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "wrapped")
+            }
+        }
+        impl StdError for Wrapper {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let soft: JobError = Box::new(SoftError::new("x"));
+        assert!(is_soft(soft.as_ref()));
+        let wrapped: JobError = Box::new(Wrapper(SoftError::new("x")));
+        assert!(is_soft(wrapped.as_ref()));
+        let hard: JobError = "plain".into();
+        assert!(!is_soft(hard.as_ref()));
+    }
+}

@@ -1,0 +1,999 @@
+//! [`Botman`], the manager: owns bots by name, runs the scheduler, answers
+//! metrics.
+//!
+//! Locking: `Inner::bots` (the name index) and each bot's `st` are std
+//! mutexes held only for bookkeeping, never across an `.await` or a job's
+//! run. `Inner::sched` (the heap) likewise. Lock order, when two are held:
+//! `bots`, then `sched`, then a bot's `st`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::{Notify, Semaphore, oneshot, watch};
+
+use crate::bot::{Bot, Job, Misfire, Overlap, Policy, Schedule};
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::metrics::{BotMetrics, BotState, Counters};
+use crate::runner::{self, Attempt, Exec, RunHandle, RunOutcome, RunStatus, Trigger};
+use crate::store::{MemoryStore, Store};
+
+/// The most late fires looked at in one misfire batch; older ones are
+/// counted as missed without being enumerated one by one.
+const MISFIRE_SCAN: usize = 10_000;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the data
+    // half-updated in a way that matters more than stopping the scheduler.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The bot scheduler and manager. Cheap to clone (an `Arc`).
+///
+/// Works from a plain `fn main` (it starts its own small tokio runtime) and
+/// from inside a tokio application (it uses the current runtime).
+///
+/// ```
+/// use botman::{Bot, Botman};
+///
+/// let manager = Botman::new();
+/// manager.add_bot(
+///     Bot::builder("hello_bot")
+///         .schedule("* * * * *")
+///         .job(|| Ok::<_, std::io::Error>("Success"))
+///         .build()?,
+/// )?;
+/// let outcome = manager.run_bot("hello_bot")?.wait().unwrap();
+/// assert!(outcome.is_success());
+/// # Ok::<(), botman::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Botman {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    name: Mutex<String>,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    default_tz: TimeZone,
+    grace: Duration,
+    exec: Exec,
+    _runtime: Option<RuntimeGuard>,
+    bots: Mutex<HashMap<String, Arc<BotEntry>>>,
+    sched: Mutex<BinaryHeap<Reverse<HeapEntry>>>,
+    wake: Notify,
+    running: AtomicBool,
+    seq: AtomicU64,
+    /// Runs in flight, for `stop` to wait on.
+    in_flight: watch::Sender<usize>,
+    /// Bumped on every metrics change, for `wait_until`.
+    version: watch::Sender<u64>,
+}
+
+/// An owned runtime, shut down without blocking when the manager goes.
+struct RuntimeGuard(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+pub(crate) struct BotEntry {
+    name: String,
+    job: Job,
+    policy: Policy,
+    since: Timestamp,
+    st: Mutex<BotRuntime>,
+}
+
+struct BotRuntime {
+    schedules: Vec<Schedule>,
+    /// Heap entries of an older generation are stale.
+    generation: u32,
+    removed: bool,
+    paused: bool,
+    next_fire: Option<Timestamp>,
+    running: usize,
+    queued: Option<Timestamp>,
+    timeout_until: Option<Timestamp>,
+    current_timeout: Duration,
+    error: bool,
+    counters: Counters,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A scheduled fire at `scheduled` (the entry's `at` adds jitter).
+    Fire { scheduled: Timestamp },
+    /// The end of a cool-down.
+    Recovery,
+}
+
+struct HeapEntry {
+    at: Timestamp,
+    seq: u64,
+    generation: u32,
+    kind: Kind,
+    bot: Arc<BotEntry>,
+}
+
+impl PartialEq for HeapEntry {
+    fn eq(&self, o: &HeapEntry) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for HeapEntry {}
+impl PartialOrd for HeapEntry {
+    fn partial_cmp(&self, o: &HeapEntry) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for HeapEntry {
+    fn cmp(&self, o: &HeapEntry) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Builds a [`Botman`]; see [`Botman::builder`].
+pub struct BotmanBuilder {
+    name: String,
+    max_workers: usize,
+    default_tz: TimeZone,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    grace: Duration,
+}
+
+impl BotmanBuilder {
+    /// The manager's name, used for its own events. Defaults to "botman".
+    pub fn name(mut self, name: impl Into<String>) -> BotmanBuilder {
+        self.name = name.into();
+        self
+    }
+
+    /// How many sync jobs may run at once (the blocking thread pool).
+    /// Defaults to 10, as the Python library. At least 1.
+    pub fn max_workers(mut self, n: usize) -> BotmanBuilder {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// The zone schedules without their own zone are read in. Defaults to UTC.
+    pub fn default_time_zone(mut self, tz: TimeZone) -> BotmanBuilder {
+        self.default_tz = tz;
+        self
+    }
+
+    /// The clock. Defaults to [`SystemClock`]; tests pass a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> BotmanBuilder {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Where fires are claimed. Defaults to a [`MemoryStore`].
+    pub fn store(mut self, store: impl Store) -> BotmanBuilder {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// How long `stop` waits for running jobs. Defaults to 30 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> BotmanBuilder {
+        self.grace = grace;
+        self
+    }
+
+    /// Builds the manager. Fails only if no runtime could be started.
+    pub fn build(self) -> Result<Botman, Error> {
+        let (rt_handle, runtime) = match tokio::runtime::Handle::try_current() {
+            Ok(h) => (h, None),
+            Err(_) => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .max_blocking_threads(self.max_workers + 2)
+                    .thread_name("botman")
+                    .enable_all()
+                    .build()
+                    .map_err(Error::runtime)?;
+                (rt.handle().clone(), Some(RuntimeGuard(Some(rt))))
+            }
+        };
+        Ok(Botman {
+            inner: Arc::new(Inner {
+                name: Mutex::new(self.name),
+                exec: Exec {
+                    clock: Arc::clone(&self.clock),
+                    workers: Arc::new(Semaphore::new(self.max_workers)),
+                    rt: rt_handle,
+                },
+                clock: self.clock,
+                store: self.store,
+                default_tz: self.default_tz,
+                grace: self.grace,
+                _runtime: runtime,
+                bots: Mutex::new(HashMap::new()),
+                sched: Mutex::new(BinaryHeap::new()),
+                wake: Notify::new(),
+                running: AtomicBool::new(false),
+                seq: AtomicU64::new(0),
+                in_flight: watch::Sender::new(0),
+                version: watch::Sender::new(0),
+            }),
+        })
+    }
+}
+
+/// What `stop` left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StopReport {
+    /// Bots whose runs were still going when the grace period ended.
+    pub abandoned: Vec<String>,
+}
+
+impl Default for Botman {
+    fn default() -> Botman {
+        Botman::new()
+    }
+}
+
+impl Botman {
+    /// A manager with the defaults (see [`Botman::builder`]).
+    ///
+    /// # Panics
+    ///
+    /// If no tokio runtime is running and none can be started (the OS
+    /// refused threads); [`Botman::builder`]`().build()` returns that error.
+    pub fn new() -> Botman {
+        match Botman::builder().build() {
+            Ok(b) => b,
+            Err(e) => panic!("botman: {e}"),
+        }
+    }
+
+    /// A builder for a manager with a name, a worker count, a default zone,
+    /// a clock, a store and a shutdown grace period.
+    pub fn builder() -> BotmanBuilder {
+        BotmanBuilder {
+            name: "botman".to_owned(),
+            max_workers: 10,
+            default_tz: TimeZone::UTC,
+            clock: Arc::new(SystemClock),
+            store: Arc::new(MemoryStore::new()),
+            grace: Duration::from_secs(30),
+        }
+    }
+
+    /// The manager's name.
+    pub fn name(&self) -> String {
+        lock(&self.inner.name).clone()
+    }
+
+    /// Renames the manager.
+    pub fn set_name(&self, name: impl Into<String>) {
+        *lock(&self.inner.name) = name.into();
+    }
+
+    /// The manager's clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
+    }
+
+    /// Adds a bot. Its schedule takes effect at once if the manager runs.
+    ///
+    /// Errors: a bot with that name is already added.
+    pub fn add_bot(&self, bot: Bot) -> Result<(), Error> {
+        let now = self.inner.clock.now();
+        if bot.policy.com && !cfg!(windows) {
+            tracing::warn!(bot = %bot.name, "is_com_bot has no effect outside Windows");
+        }
+        let entry = Arc::new(BotEntry {
+            name: bot.name.clone(),
+            job: bot.job,
+            policy: bot.policy,
+            since: now,
+            st: Mutex::new(BotRuntime {
+                schedules: bot.schedules,
+                generation: 0,
+                removed: false,
+                paused: false,
+                next_fire: None,
+                running: 0,
+                queued: None,
+                timeout_until: None,
+                current_timeout: Duration::ZERO,
+                error: false,
+                counters: Counters::default(),
+            }),
+        });
+        lock(&entry.st).current_timeout = entry.policy.initial_timeout;
+        {
+            let mut bots = lock(&self.inner.bots);
+            if bots.contains_key(&bot.name) {
+                return Err(Error::duplicate_bot(&bot.name));
+            }
+            bots.insert(bot.name, Arc::clone(&entry));
+        }
+        self.inner.reschedule(&entry, now);
+        Ok(())
+    }
+
+    /// Adds many bots at once, taking the locks once: the way to load
+    /// thousands. Stops at the first duplicate name (bots before it stay).
+    pub fn add_bots(&self, bots: impl IntoIterator<Item = Bot>) -> Result<(), Error> {
+        for bot in bots {
+            self.add_bot(bot)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a bot; its pending fires are dropped, a running job finishes.
+    pub fn remove_bot(&self, name: &str) -> Result<(), Error> {
+        let entry = lock(&self.inner.bots).remove(name).ok_or_else(|| Error::unknown_bot(name))?;
+        let mut st = lock(&entry.st);
+        st.removed = true;
+        st.generation = st.generation.wrapping_add(1);
+        st.next_fire = None;
+        Ok(())
+    }
+
+    /// The names of the bots, sorted.
+    pub fn bot_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.inner.bots).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// A handle on one bot, for its state and schedule.
+    pub fn bot(&self, name: &str) -> Result<BotRef, Error> {
+        let entry = lock(&self.inner.bots).get(name).cloned().ok_or_else(|| Error::unknown_bot(name))?;
+        Ok(BotRef {
+            manager: self.clone(),
+            entry,
+        })
+    }
+
+    /// Starts the scheduler. Calling it again while running does nothing.
+    pub fn start(&self) {
+        if self.inner.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let now = self.inner.clock.now();
+        let bots: Vec<Arc<BotEntry>> = lock(&self.inner.bots).values().cloned().collect();
+        for b in &bots {
+            self.inner.reschedule(b, now);
+        }
+        let inner = Arc::clone(&self.inner);
+        self.inner.exec.rt.spawn(async move { inner.scheduler_loop().await });
+        tracing::info!(manager = %self.name(), bots = bots.len(), "started");
+    }
+
+    /// Whether the scheduler is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Stops firing, waits up to the shutdown grace for running jobs (on the
+    /// manager's clock), and reports what it abandoned. Blocking: from async
+    /// code use [`stop_async`](Botman::stop_async).
+    pub fn stop(&self) -> StopReport {
+        let this = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            // Called from inside a runtime but not awaited: do not block it.
+            Ok(_) => {
+                this.inner.running.store(false, Ordering::SeqCst);
+                this.inner.wake.notify_one();
+                StopReport {
+                    abandoned: this.running_bots(),
+                }
+            }
+            Err(_) => self.inner.exec.rt.block_on(async move { this.stop_async().await }),
+        }
+    }
+
+    /// Stops firing and waits up to the shutdown grace for running jobs.
+    pub async fn stop_async(&self) -> StopReport {
+        self.inner.running.store(false, Ordering::SeqCst);
+        self.inner.wake.notify_one();
+        let deadline = self
+            .inner
+            .clock
+            .now()
+            .checked_add(SignedDuration::try_from(self.inner.grace).unwrap_or(SignedDuration::MAX))
+            .unwrap_or(Timestamp::MAX);
+        let mut rx = self.inner.in_flight.subscribe();
+        tokio::select! {
+            _ = rx.wait_for(|n| *n == 0) => {}
+            () = self.inner.clock.sleep_until(deadline) => {}
+        }
+        let abandoned = self.running_bots();
+        if !abandoned.is_empty() {
+            tracing::warn!(?abandoned, "stopped with runs still going");
+        }
+        StopReport { abandoned }
+    }
+
+    fn running_bots(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.inner.bots)
+            .values()
+            .filter(|b| lock(&b.st).running > 0)
+            .map(|b| b.name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Runs a bot now, outside its schedule (no cool-down or overlap check).
+    pub fn run_bot(&self, name: &str) -> Result<RunHandle, Error> {
+        let entry = lock(&self.inner.bots).get(name).cloned().ok_or_else(|| Error::unknown_bot(name))?;
+        let (tx, rx) = oneshot::channel();
+        lock(&entry.st).running += 1;
+        self.inner.spawn_run(entry, Trigger::Manual, None, Some(tx));
+        Ok(RunHandle { rx })
+    }
+
+    /// Runs every bot now; one handle per bot, in name order.
+    pub fn run_all_bots(&self) -> Vec<RunHandle> {
+        self.bot_names().iter().filter_map(|n| self.run_bot(n).ok()).collect()
+    }
+
+    /// Metrics of every bot, in name order.
+    pub fn metrics(&self) -> Vec<BotMetrics> {
+        let mut bots: Vec<Arc<BotEntry>> = lock(&self.inner.bots).values().cloned().collect();
+        bots.sort_by(|a, b| a.name.cmp(&b.name));
+        let now = self.inner.clock.now();
+        bots.iter().map(|b| b.metrics(now)).collect()
+    }
+
+    /// Metrics of one bot.
+    pub fn metrics_of(&self, name: &str) -> Result<BotMetrics, Error> {
+        let entry = lock(&self.inner.bots).get(name).cloned().ok_or_else(|| Error::unknown_bot(name))?;
+        Ok(entry.metrics(self.inner.clock.now()))
+    }
+
+    /// Waits (in real time, at most `timeout`) until `done` holds for the
+    /// bots' metrics, re-checking after every change. For tests driving a
+    /// [`ManualClock`](crate::ManualClock): advance the clock, then wait
+    /// for the consequence instead of sleeping.
+    pub async fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[BotMetrics]) -> bool) -> bool {
+        let mut rx = self.inner.version.subscribe();
+        let check = async {
+            loop {
+                if done(&self.metrics()) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, check).await.is_ok() && done(&self.metrics())
+    }
+}
+
+impl BotEntry {
+    fn metrics(&self, now: Timestamp) -> BotMetrics {
+        let st = lock(&self.st);
+        let in_timeout = st.timeout_until.is_some_and(|t| t > now);
+        let state = if st.running > 0 {
+            BotState::Running
+        } else if in_timeout {
+            BotState::Timeout
+        } else if st.error {
+            BotState::Error
+        } else {
+            BotState::Idle
+        };
+        let c = &st.counters;
+        let (p50, p99) = c.percentiles();
+        BotMetrics {
+            name: self.name.clone(),
+            state,
+            runs: c.runs,
+            successes: c.successes,
+            errors: c.errors,
+            retries: c.retries,
+            skipped: c.skipped,
+            missed: c.missed,
+            last_run: c.last_run,
+            last_duration: c.last_duration,
+            duration_p50: p50,
+            duration_p99: p99,
+            consecutive_failures: c.consecutive_failures,
+            next_run: st.next_fire,
+            timeout_until: st.timeout_until.filter(|_| in_timeout),
+            since: self.since,
+        }
+    }
+}
+
+impl BotRuntime {
+    /// The first fire of any schedule strictly after `after`.
+    fn next_after(&self, after: Timestamp, default_tz: &TimeZone) -> Option<Timestamp> {
+        self.schedules
+            .iter()
+            .filter_map(|s| s.cron.next_after_timestamp(after, s.tz.as_ref().unwrap_or(default_tz)))
+            .min()
+    }
+}
+
+/// A deterministic delay in `[0, jitter)` from (bot, instant), so every
+/// process of a cluster computes the same one.
+fn jitter_for(name: &str, at: Timestamp, jitter: Duration) -> Duration {
+    if jitter.is_zero() {
+        return Duration::ZERO;
+    }
+    // FNV-1a: stable across processes and Rust versions, unlike SipHash keys.
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    name.hash(&mut h);
+    at.as_second().hash(&mut h);
+    let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(h.finish() % nanos)
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+impl Inner {
+    fn bump(&self) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn push(&self, entry: &Arc<BotEntry>, at: Timestamp, generation: u32, kind: Kind) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut heap = lock(&self.sched);
+        let earliest = heap.peek().is_none_or(|Reverse(top)| at < top.at);
+        heap.push(Reverse(HeapEntry {
+            at,
+            seq,
+            generation,
+            kind,
+            bot: Arc::clone(entry),
+        }));
+        drop(heap);
+        if earliest {
+            // Only a new earliest entry changes how long the loop sleeps.
+            self.wake.notify_one();
+        }
+    }
+
+    /// Recomputes a bot's next fire from `from` and queues it (new generation).
+    fn reschedule(&self, entry: &Arc<BotEntry>, from: Timestamp) {
+        let (next, generation, timeout) = {
+            let mut st = lock(&entry.st);
+            if st.removed {
+                return;
+            }
+            st.generation = st.generation.wrapping_add(1);
+            st.next_fire = st.next_after(from, &self.default_tz);
+            (st.next_fire, st.generation, st.timeout_until)
+        };
+        if !self.running.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(next) = next {
+            let at = add(next, jitter_for(&entry.name, next, entry.policy.jitter));
+            self.push(entry, at, generation, Kind::Fire { scheduled: next });
+        }
+        if let Some(t) = timeout.filter(|t| *t > from) {
+            self.push(entry, t, generation, Kind::Recovery);
+        }
+        self.bump();
+    }
+
+    async fn scheduler_loop(self: Arc<Inner>) {
+        loop {
+            if !self.running.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = self.clock.now();
+            let mut due = Vec::new();
+            let next_at = {
+                let mut heap = lock(&self.sched);
+                while heap.peek().is_some_and(|Reverse(top)| top.at <= now) {
+                    if let Some(Reverse(e)) = heap.pop() {
+                        due.push(e);
+                    }
+                }
+                heap.peek().map(|Reverse(top)| top.at)
+            };
+            if !due.is_empty() {
+                for e in due {
+                    self.handle_due(e, now);
+                }
+                self.bump();
+                continue;
+            }
+            match next_at {
+                Some(at) => {
+                    tokio::select! {
+                        () = self.clock.sleep_until(at) => {}
+                        () = self.wake.notified() => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+
+    fn handle_due(self: &Arc<Self>, e: HeapEntry, now: Timestamp) {
+        let bot = &e.bot;
+        let mut st = lock(&bot.st);
+        if st.removed || st.generation != e.generation {
+            return;
+        }
+        match e.kind {
+            Kind::Recovery => {
+                if st.timeout_until.is_some_and(|t| t <= now) && !st.paused {
+                    st.timeout_until = None;
+                    st.running += 1;
+                    drop(st);
+                    tracing::info!(bot = %bot.name, "cool-down over: recovery run");
+                    self.spawn_run(Arc::clone(bot), Trigger::Recovery, Some(e.at), None);
+                }
+            }
+            Kind::Fire { scheduled } => {
+                // The next fire comes from the scheduled instant, never from
+                // "now": nothing drifts, nothing fires twice.
+                let grace = bot.policy.misfire_grace;
+                let late = now.duration_since(e.at) > SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
+                let mut batch = vec![scheduled];
+                let mut next = st.next_after(scheduled, &self.default_tz);
+                if late {
+                    // Gather every other fire already due: one decision for all.
+                    while let Some(n) = next.filter(|n| *n <= now) {
+                        if batch.len() < MISFIRE_SCAN {
+                            batch.push(n);
+                        } else {
+                            st.counters.missed += 1;
+                        }
+                        next = st.next_after(n, &self.default_tz);
+                    }
+                }
+                st.next_fire = next;
+                let generation = st.generation;
+                let to_run: Vec<Timestamp> = if !late {
+                    batch
+                } else {
+                    let (run, missed): (Vec<Timestamp>, usize) = match bot.policy.misfire {
+                        Misfire::Skip => (Vec::new(), batch.len()),
+                        Misfire::RunOnce => {
+                            let last = batch.last().copied();
+                            (last.into_iter().collect(), batch.len() - 1)
+                        }
+                        Misfire::RunAll { max } => {
+                            let n = batch.len().min(max);
+                            (batch[..n].to_vec(), batch.len() - n)
+                        }
+                    };
+                    st.counters.missed += missed as u64;
+                    if missed > 0 {
+                        tracing::warn!(bot = %bot.name, missed, "fires missed (noticed late)");
+                    }
+                    run
+                };
+                for (i, at) in to_run.into_iter().enumerate() {
+                    // RunAll's backlog runs one after another through the queue.
+                    let backlog = late && i > 0;
+                    self.dispatch(bot, &mut st, at, now, backlog);
+                }
+                drop(st);
+                if let Some(n) = next {
+                    let at = add(n, jitter_for(&bot.name, n, bot.policy.jitter));
+                    self.push(bot, at, generation, Kind::Fire { scheduled: n });
+                }
+            }
+        }
+    }
+
+    /// Decides one scheduled fire: run it, queue it, or record a skip.
+    fn dispatch(self: &Arc<Self>, bot: &Arc<BotEntry>, st: &mut BotRuntime, at: Timestamp, now: Timestamp, backlog: bool) {
+        let skip = |st: &mut BotRuntime, reason: &str| {
+            st.counters.skipped += 1;
+            tracing::warn!(bot = %bot.name, scheduled = %at, reason, "fire skipped");
+        };
+        if st.paused {
+            return skip(st, "paused");
+        }
+        if st.timeout_until.is_some_and(|t| t > now) {
+            return skip(st, "cool-down");
+        }
+        if st.running > 0 {
+            match bot.policy.overlap {
+                Overlap::Skip if !backlog => return skip(st, "overlap"),
+                Overlap::Concurrent(n) if st.running < n && !backlog => {}
+                _ => {
+                    if st.queued.is_none() {
+                        st.queued = Some(at);
+                    } else {
+                        skip(st, "overlap (queue full)");
+                    }
+                    return;
+                }
+            }
+        }
+        st.running += 1;
+        self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), None);
+    }
+
+    /// Starts a run task; the caller has already counted it in `running`.
+    fn spawn_run(
+        self: &Arc<Self>,
+        bot: Arc<BotEntry>,
+        trigger: Trigger,
+        scheduled: Option<Timestamp>,
+        done: Option<oneshot::Sender<RunOutcome>>,
+    ) {
+        self.in_flight.send_modify(|n| *n += 1);
+        let inner = Arc::clone(self);
+        self.exec.rt.spawn(async move {
+            let outcome = inner.run(&bot, trigger, scheduled).await;
+            if let Some(done) = done {
+                let _ = done.send(outcome);
+            }
+            inner.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+            inner.bump();
+        });
+    }
+
+    async fn run(self: &Arc<Self>, bot: &Arc<BotEntry>, trigger: Trigger, scheduled: Option<Timestamp>) -> RunOutcome {
+        let started = self.clock.now();
+        if let (Trigger::Scheduled, Some(at)) = (trigger, scheduled) {
+            // The store decides who runs a fire: once per (bot, instant).
+            match self.store.claim_fire(&bot.name, at).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => {
+                    let mut st = lock(&bot.st);
+                    st.running = st.running.saturating_sub(1);
+                    return RunOutcome {
+                        bot: bot.name.clone(),
+                        trigger,
+                        scheduled,
+                        started,
+                        finished: started,
+                        attempts: 0,
+                        status: RunStatus::Abandoned,
+                        value: None,
+                        error: Some("claimed by another process (or the store failed)".to_owned()),
+                    };
+                }
+            }
+        }
+        {
+            let mut st = lock(&bot.st);
+            st.counters.runs += 1;
+            st.counters.last_run = Some(started);
+        }
+        self.bump();
+        let policy = &bot.policy;
+        let mut attempts = 0;
+        let mut value = None;
+        let mut error = None;
+        let mut status = RunStatus::Failed;
+        for k in 1..=policy.retries {
+            attempts = k;
+            match runner::attempt(&self.exec, &bot.job, policy).await {
+                Attempt::Ok(v) => {
+                    value = v;
+                    error = None;
+                    status = RunStatus::Succeeded;
+                    break;
+                }
+                Attempt::Soft(msg) => {
+                    error = Some(msg);
+                    status = RunStatus::SoftFailed;
+                    break;
+                }
+                Attempt::Failed(msg) => {
+                    tracing::warn!(bot = %bot.name, attempt = k, of = policy.retries, error = %msg, "attempt failed");
+                    error = Some(msg);
+                    if k < policy.retries {
+                        lock(&bot.st).counters.retries += 1;
+                        self.bump();
+                        let wait = add(self.clock.now(), runner::retry_delay(policy, k));
+                        self.clock.sleep_until(wait).await;
+                    }
+                }
+            }
+        }
+        let finished = self.clock.now();
+        let duration = Duration::try_from(started.duration_until(finished)).unwrap_or_default();
+        let mut recovery = None;
+        let queued = {
+            let mut st = lock(&bot.st);
+            st.running = st.running.saturating_sub(1);
+            st.counters.record_duration(duration);
+            match status {
+                RunStatus::Succeeded => {
+                    st.counters.successes += 1;
+                    st.counters.consecutive_failures = 0;
+                    st.current_timeout = policy.initial_timeout;
+                    st.error = false;
+                }
+                RunStatus::SoftFailed => {
+                    st.counters.errors += 1;
+                    st.counters.consecutive_failures += 1;
+                    st.error = true;
+                }
+                _ => {
+                    st.counters.errors += 1;
+                    st.counters.consecutive_failures += 1;
+                    st.error = true;
+                    // Cool-down: the first lasts initial_timeout, each failed
+                    // recovery doubles it up to max_timeout (Python's rule).
+                    let until = add(finished, st.current_timeout);
+                    st.timeout_until = Some(until);
+                    st.current_timeout = (st.current_timeout * 2).min(policy.max_timeout);
+                    recovery = Some((until, st.generation));
+                    tracing::warn!(bot = %bot.name, until = %until, "entering cool-down");
+                }
+            }
+            let queued = if st.running == 0 && !st.removed { st.queued.take() } else { None };
+            if queued.is_some() {
+                st.running += 1;
+            }
+            queued
+        };
+        if let Some((until, generation)) = recovery {
+            self.push(bot, until, generation, Kind::Recovery);
+        }
+        if let Some(at) = queued {
+            let in_timeout = lock(&bot.st).timeout_until.is_some_and(|t| t > finished);
+            if in_timeout {
+                let mut st = lock(&bot.st);
+                st.running = st.running.saturating_sub(1);
+                st.counters.skipped += 1;
+            } else {
+                self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), None);
+            }
+        }
+        RunOutcome {
+            bot: bot.name.clone(),
+            trigger,
+            scheduled,
+            started,
+            finished,
+            attempts,
+            status,
+            value,
+            error,
+        }
+    }
+}
+
+/// One bot of a manager: its schedule and state. Obtained with
+/// [`Botman::bot`]; stays valid while the bot is added.
+#[derive(Clone)]
+pub struct BotRef {
+    manager: Botman,
+    entry: Arc<BotEntry>,
+}
+
+impl BotRef {
+    /// The bot's name.
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// The next scheduled fire (Python: `get_next_run`).
+    pub fn next_run(&self) -> Option<Timestamp> {
+        let st = lock(&self.entry.st);
+        st.next_fire.or_else(|| st.next_after(self.manager.inner.clock.now(), &self.manager.inner.default_tz))
+    }
+
+    /// Whether a fire is due now: the last fire of any schedule lies after
+    /// the bot's last run (or its start).
+    pub fn is_due(&self) -> bool {
+        let now = self.manager.inner.clock.now();
+        let st = lock(&self.entry.st);
+        let last = st.counters.last_run.unwrap_or(self.entry.since);
+        st.next_after(last, &self.manager.inner.default_tz).is_some_and(|n| n <= now)
+    }
+
+    /// Whether the bot is cooling down after exhausting a fire's attempts.
+    pub fn is_in_timeout(&self) -> bool {
+        self.timeout_until().is_some()
+    }
+
+    /// When the current cool-down ends, if the bot is in one.
+    pub fn timeout_until(&self) -> Option<Timestamp> {
+        let now = self.manager.inner.clock.now();
+        lock(&self.entry.st).timeout_until.filter(|t| *t > now)
+    }
+
+    /// Adds a schedule (`tz`: an IANA name, or `None` for the default zone).
+    /// Takes effect at once.
+    pub fn add_schedule(&self, expr: &str, tz: Option<&str>) -> Result<(), Error> {
+        let s = Schedule::new(expr, tz)?;
+        lock(&self.entry.st).schedules.push(s);
+        self.manager.inner.reschedule(&self.entry, self.manager.inner.clock.now());
+        Ok(())
+    }
+
+    /// Removes every schedule written as `expr`. Takes effect at once.
+    pub fn remove_schedule(&self, expr: &str) -> Result<(), Error> {
+        {
+            let mut st = lock(&self.entry.st);
+            let before = st.schedules.len();
+            st.schedules.retain(|s| s.text != expr);
+            if st.schedules.len() == before {
+                return Err(Error::unknown_schedule(&self.entry.name, expr));
+            }
+        }
+        self.manager.inner.reschedule(&self.entry, self.manager.inner.clock.now());
+        Ok(())
+    }
+
+    /// Sets the last run time, as if the bot had run then (Python:
+    /// `set_last_run`). Affects `is_due` and the metrics' `last_run`.
+    pub fn set_last_run(&self, at: Timestamp) {
+        lock(&self.entry.st).counters.last_run = Some(at);
+        self.manager.inner.bump();
+    }
+
+    /// Pauses the bot: its fires are recorded as skipped until `resume`.
+    pub fn pause(&self) {
+        lock(&self.entry.st).paused = true;
+        self.manager.inner.bump();
+    }
+
+    /// Resumes a paused bot, from now.
+    pub fn resume(&self) {
+        lock(&self.entry.st).paused = false;
+        self.manager.inner.reschedule(&self.entry, self.manager.inner.clock.now());
+    }
+
+    /// Whether the bot is paused.
+    pub fn is_paused(&self) -> bool {
+        lock(&self.entry.st).paused
+    }
+
+    /// The bot's metrics.
+    pub fn metrics(&self) -> BotMetrics {
+        self.entry.metrics(self.manager.inner.clock.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_jitter_is_deterministic_and_bounded() {
+        let t: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let j = Duration::from_secs(30);
+        let a = jitter_for("bot", t, j);
+        assert_eq!(a, jitter_for("bot", t, j));
+        assert!(a < j);
+        assert_ne!(jitter_for("bot", t, j), jitter_for("other", t, j));
+        assert_eq!(jitter_for("bot", t, Duration::ZERO), Duration::ZERO);
+    }
+}
