@@ -101,14 +101,18 @@ where
 
     let mut g = c.benchmark_group(format!("next_after/{zone_label}/chain"));
     for case in CASES {
+        // Each chain restarts when it passes 2100, so no engine is timed
+        // on centuries nobody schedules in.
         let cron = Cron::parse(case.expr).expect("valid");
         let start = ours[0].clone();
+        let horizon = Timestamp::from_second(HORIZON).expect("in range");
         g.bench_function(format!("botman/{}", case.name), |b| {
             let mut t = start.clone();
             b.iter(|| {
-                t = cron
-                    .next_after(black_box(&t))
-                    .unwrap_or_else(|| start.clone());
+                t = match cron.next_after(black_box(&t)) {
+                    Some(n) if n.timestamp() < horizon => n,
+                    _ => start.clone(),
+                };
             })
         });
         if let Some(s) = case
@@ -139,7 +143,10 @@ where
             g.bench_function(format!("saffron/{}", case.name), |b| {
                 let mut t = start;
                 b.iter(|| {
-                    t = sf.next_after(black_box(t)).unwrap_or(start);
+                    t = sf
+                        .next_after(black_box(t))
+                        .filter(|n| n.timestamp() < HORIZON)
+                        .unwrap_or(start);
                 })
             });
         }

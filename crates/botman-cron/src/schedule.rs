@@ -420,13 +420,14 @@ impl Cron {
             Some(o) => i64::from(o),
             None => zone.offset_at(start - 1)?,
         };
-        let mut next_tr = zone.next_transition(start - 1);
+        let mut transitions = zone.following(start - 1);
+        let mut next_tr = transitions.next();
         if let Some((t, o)) = next_tr
             && t == start
         {
             // A transition exactly at `start`: `start` lies after it.
             offset = o;
-            next_tr = zone.next_transition(start);
+            next_tr = transitions.next();
         }
         let mut start_local = start + offset;
         if self.fixed_time && next_tr.is_some() {
@@ -470,7 +471,7 @@ impl Cron {
             // Otherwise (fixed-time fall back, or a change of name only) the
             // search resumes at `bound`, where `candidate` already is.
             offset = new_offset;
-            next_tr = zone.next_transition(t);
+            next_tr = transitions.next();
         }
     }
 

@@ -165,6 +165,13 @@ impl Zone<'_> {
         ))
     }
 
+    /// The transitions strictly after `t`, in order: instant and new offset.
+    /// Inside the table's window this walks the table without searching.
+    pub(crate) fn following(&self, t: i64) -> Following<'_> {
+        let idx = self.table_for(t).map(|tab| tab.first_after(t));
+        Following { zone: self, idx, last: t }
+    }
+
     /// The first transition strictly after `t`: its instant and new offset.
     pub(crate) fn next_transition(&self, t: i64) -> Option<(i64, i64)> {
         if let Some(tab) = self.table_for(t) {
@@ -173,6 +180,10 @@ impl Zone<'_> {
                 return Some((tab.at[i], i64::from(tab.offset[i])));
             }
         }
+        self.next_transition_jiff(t)
+    }
+
+    fn next_transition_jiff(&self, t: i64) -> Option<(i64, i64)> {
         // Skip transitions that do not change the offset, as the table does.
         // (Zones without transitions, UTC first, return at the first `?`.)
         let ts = Timestamp::from_second(t).ok()?;
@@ -225,6 +236,32 @@ impl Zone<'_> {
             }
         }
         None
+    }
+}
+
+/// An iterator over a zone's transitions; see [`Zone::following`].
+pub(crate) struct Following<'z> {
+    zone: &'z Zone<'z>,
+    /// The next table index, while walking the table.
+    idx: Option<usize>,
+    last: i64,
+}
+
+impl Iterator for Following<'_> {
+    type Item = (i64, i64);
+
+    fn next(&mut self) -> Option<(i64, i64)> {
+        if let (Some(i), Some(tab)) = (self.idx, self.zone.table) {
+            if i < tab.at.len() {
+                self.idx = Some(i + 1);
+                self.last = tab.at[i];
+                return Some((tab.at[i], i64::from(tab.offset[i])));
+            }
+            self.idx = None;
+        }
+        let next = self.zone.next_transition_jiff(self.last)?;
+        self.last = next.0;
+        Some(next)
     }
 }
 
