@@ -123,7 +123,11 @@ where
             g.bench_function(format!("cron/{}", case.name), |b| {
                 let mut t = start;
                 b.iter(|| {
-                    t = s.after(black_box(&t)).next().filter(|n| n.timestamp() < HORIZON).unwrap_or(start);
+                    t = s
+                        .after(black_box(&t))
+                        .next()
+                        .filter(|n| n.timestamp() < HORIZON)
+                        .unwrap_or(start);
                 })
             });
         }
@@ -204,6 +208,28 @@ fn bench_next(c: &mut Criterion) {
     bench_next_zone(c, "new_york", &ny, chrono_tz::America::New_York);
 }
 
+/// The `Timestamp` API schedulers use: no `ZonedDateTime` is built for the
+/// result, so this is the engine's own cost per zone.
+fn bench_timestamp_api(c: &mut Criterion) {
+    let ny = TimeZone::get("America/New_York").expect("bundled zone");
+    let secs = random_seconds(INSTANTS, 0xB07_A11);
+    let stamps: Vec<Timestamp> = secs
+        .iter()
+        .map(|&s| Timestamp::from_second(s).expect("in range"))
+        .collect();
+    for (zone, tz) in [("utc", TimeZone::UTC), ("new_york", ny)] {
+        let mut g = c.benchmark_group(format!("next_after_timestamp/{zone}/random"));
+        for case in CASES {
+            let cron = Cron::parse(case.expr).expect("valid");
+            g.bench_function(format!("botman/{}", case.name), |b| {
+                let mut i = 0;
+                b.iter(|| cron.next_after_timestamp(*black_box(cycle(&stamps, &mut i)), &tz))
+            });
+        }
+        g.finish();
+    }
+}
+
 /// The slowest searches we know of: fires decades apart.
 fn bench_worst_case(c: &mut Criterion) {
     let mut g = c.benchmark_group("worst_case");
@@ -237,6 +263,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_next, bench_worst_case
+    targets = bench_parse, bench_next, bench_timestamp_api, bench_worst_case
 }
 criterion_main!(benches);

@@ -49,11 +49,17 @@ fn main() {
         // case -> engine -> ns
         let mut rows: BTreeMap<String, BTreeMap<&str, f64>> = BTreeMap::new();
         // Criterion stores "group/engine/case" as group/engine_case.
-        let Ok(cases) = std::fs::read_dir(&group) else { continue };
+        let Ok(cases) = std::fs::read_dir(&group) else {
+            continue;
+        };
         for case in cases.flatten() {
             let dir = case.file_name().to_string_lossy().into_owned();
-            let Some((engine, name)) = dir.split_once('_') else { continue };
-            let Some(engine) = engines.iter().find(|e| **e == engine) else { continue };
+            let Some((engine, name)) = dir.split_once('_') else {
+                continue;
+            };
+            let Some(engine) = engines.iter().find(|e| **e == engine) else {
+                continue;
+            };
             if let Some(ns) = mean_ns(&case.path()) {
                 rows.entry(name.to_owned()).or_default().insert(engine, ns);
             }

@@ -103,7 +103,11 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ParseError> {
 
     let fields = &fields[..count];
     let spec = |k: usize| parse_field(&ctx, names[k], fields[k].0, fields[k].1);
-    let (second, base) = if count == 6 { (Some(spec(0)?), 1) } else { (None, 0) };
+    let (second, base) = if count == 6 {
+        (Some(spec(0)?), 1)
+    } else {
+        (None, 0)
+    };
     let minute = spec(base)?;
     let hour = spec(base + 1)?;
     let dom = spec(base + 2)?;
@@ -155,10 +159,7 @@ fn parse_field(ctx: &Ctx<'_>, field: Field, pos: usize, text: &str) -> Result<Sp
             ParseErrorKind::WeekdayWithOthers,
         ));
     }
-    Ok(Spec {
-        items,
-        star,
-    })
+    Ok(Spec { items, star })
 }
 
 fn parse_item(ctx: &Ctx<'_>, field: Field, base: usize, raw: &str) -> Result<Item, ParseError> {

@@ -86,7 +86,9 @@ impl Spec {
         for item in self.items.iter() {
             let (start, end, step) = match *item {
                 Item::All { step } => (min, max, u32::from(step)),
-                Item::Range { start, end, step } => (u32::from(start), u32::from(end), u32::from(step)),
+                Item::Range { start, end, step } => {
+                    (u32::from(start), u32::from(end), u32::from(step))
+                }
                 _ => continue,
             };
             let mut v = start;

@@ -169,10 +169,15 @@ impl Zone<'_> {
     /// Inside the table's window this walks the table without searching.
     pub(crate) fn following(&self, t: i64) -> Following<'_> {
         let idx = self.table_for(t).map(|tab| tab.first_after(t));
-        Following { zone: self, idx, last: t }
+        Following {
+            zone: self,
+            idx,
+            last: t,
+        }
     }
 
     /// The first transition strictly after `t`: its instant and new offset.
+    #[cfg(test)]
     pub(crate) fn next_transition(&self, t: i64) -> Option<(i64, i64)> {
         if let Some(tab) = self.table_for(t) {
             let i = tab.first_after(t);
