@@ -245,7 +245,10 @@ impl fmt::Debug for Bot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bot")
             .field("name", &self.name)
-            .field("schedules", &self.schedules.iter().map(|s| &s.text).collect::<Vec<_>>())
+            .field(
+                "schedules",
+                &self.schedules.iter().map(|s| &s.text).collect::<Vec<_>>(),
+            )
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -394,32 +397,54 @@ impl BotBuilder {
             ));
         }
         if self.schedules.is_empty() {
-            return Err(Error::invalid_bot(name, "no schedule: add one with .schedule(\"* * * * *\")"));
+            return Err(Error::invalid_bot(
+                name,
+                "no schedule: add one with .schedule(\"* * * * *\")",
+            ));
         }
         let mut schedules = Vec::with_capacity(self.schedules.len());
         for (i, (expr, tz)) in self.schedules.iter().enumerate() {
-            let s = Schedule::new(expr, tz.as_deref())
-                .map_err(|e| Error::invalid_bot(name, &format!("schedule {} (`{expr}`): {e}", i + 1)))?;
+            let s = Schedule::new(expr, tz.as_deref()).map_err(|e| {
+                Error::invalid_bot(name, &format!("schedule {} (`{expr}`): {e}", i + 1))
+            })?;
             schedules.push(s);
         }
         let Some(job) = self.job else {
-            return Err(Error::invalid_bot(name, "no job: give one with .job(..) or .async_job(..)"));
+            return Err(Error::invalid_bot(
+                name,
+                "no job: give one with .job(..) or .async_job(..)",
+            ));
         };
         let p = &self.policy;
         if self.retries_zero {
-            return Err(Error::invalid_bot(name, "retries must be at least 1 (it counts attempts per fire)"));
+            return Err(Error::invalid_bot(
+                name,
+                "retries must be at least 1 (it counts attempts per fire)",
+            ));
         }
         if p.time_limit == Some(Duration::ZERO) {
-            return Err(Error::invalid_bot(name, "a time limit of zero would fail every attempt"));
+            return Err(Error::invalid_bot(
+                name,
+                "a time limit of zero would fail every attempt",
+            ));
         }
         if p.max_timeout < p.initial_timeout {
-            return Err(Error::invalid_bot(name, "max_timeout is shorter than initial_timeout"));
+            return Err(Error::invalid_bot(
+                name,
+                "max_timeout is shorter than initial_timeout",
+            ));
         }
         if p.overlap == Overlap::Concurrent(0) {
-            return Err(Error::invalid_bot(name, "Overlap::Concurrent(0) would never run"));
+            return Err(Error::invalid_bot(
+                name,
+                "Overlap::Concurrent(0) would never run",
+            ));
         }
         if p.misfire == (Misfire::RunAll { max: 0 }) {
-            return Err(Error::invalid_bot(name, "Misfire::RunAll { max: 0 } runs nothing; use Misfire::Skip"));
+            return Err(Error::invalid_bot(
+                name,
+                "Misfire::RunAll { max: 0 } runs nothing; use Misfire::Skip",
+            ));
         }
         Ok(Bot {
             name: name.to_owned(),
@@ -442,7 +467,9 @@ mod tests {
     use super::*;
 
     fn ok_job() -> BotBuilder {
-        Bot::builder("b").schedule("* * * * *").job(|| Ok::<_, JobError>(()))
+        Bot::builder("b")
+            .schedule("* * * * *")
+            .job(|| Ok::<_, JobError>(()))
     }
 
     #[test]
@@ -450,14 +477,27 @@ mod tests {
         let e = |b: BotBuilder| b.build().unwrap_err().to_string();
         assert!(e(Bot::builder(" ").schedule("* * * * *")).contains("the name is empty"));
         assert!(e(Bot::builder("b").job(|| Ok::<_, JobError>(()))).contains("no schedule"));
-        let bad = e(Bot::builder("b").schedule("* * * * *").schedule("61 * * * *").job(|| Ok::<_, JobError>(())));
+        let bad = e(Bot::builder("b")
+            .schedule("* * * * *")
+            .schedule("61 * * * *")
+            .job(|| Ok::<_, JobError>(())));
         assert!(bad.contains("schedule 2 (`61 * * * *`)"), "{bad}");
         assert!(bad.contains("column 1"), "{bad}");
-        assert!(e(Bot::builder("b").schedule_in("* * * * *", "Mars/Base").job(|| Ok::<_, JobError>(()))).contains("Mars/Base"));
+        assert!(
+            e(Bot::builder("b")
+                .schedule_in("* * * * *", "Mars/Base")
+                .job(|| Ok::<_, JobError>(())))
+            .contains("Mars/Base")
+        );
         assert!(e(Bot::builder("b").schedule("* * * * *")).contains("no job"));
         assert!(e(ok_job().retries(0)).contains("retries must be at least 1"));
         assert!(e(ok_job().time_limit(Duration::ZERO)).contains("time limit"));
-        assert!(e(ok_job().initial_timeout(Duration::from_secs(10)).max_timeout(Duration::from_secs(5))).contains("max_timeout"));
+        assert!(
+            e(ok_job()
+                .initial_timeout(Duration::from_secs(10))
+                .max_timeout(Duration::from_secs(5)))
+            .contains("max_timeout")
+        );
         assert!(e(ok_job().overlap(Overlap::Concurrent(0))).contains("Concurrent(0)"));
         assert!(e(ok_job().misfire(Misfire::RunAll { max: 0 })).contains("RunAll"));
     }

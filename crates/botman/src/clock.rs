@@ -91,7 +91,8 @@ impl ManualClock {
     /// Moves the clock forward by `by`, waking every sleeper now due.
     pub fn advance(&self, by: Duration) {
         let by = SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX);
-        self.now.send_modify(|t| *t = t.saturating_add(by).unwrap_or(*t));
+        self.now
+            .send_modify(|t| *t = t.saturating_add(by).unwrap_or(*t));
     }
 
     /// Sets the clock to `to` (forwards or backwards), waking sleepers now due.
@@ -102,7 +103,9 @@ impl ManualClock {
 
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManualClock").field("now", &*self.now.borrow()).finish()
+        f.debug_struct("ManualClock")
+            .field("now", &*self.now.borrow())
+            .finish()
     }
 }
 
@@ -143,7 +146,9 @@ mod tests {
     #[tokio::test]
     async fn past_deadlines_return_at_once() {
         let clock = ManualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
-        clock.sleep_until("2024-01-01T00:00:00Z".parse().unwrap()).await;
+        clock
+            .sleep_until("2024-01-01T00:00:00Z".parse().unwrap())
+            .await;
         SystemClock.sleep_until(Timestamp::UNIX_EPOCH).await;
     }
 }

@@ -11,14 +11,31 @@ pub struct Error {
 
 #[derive(Debug)]
 enum Kind {
-    Schedule { expr: String, source: botman_cron::ParseError },
-    TimeZone { name: String, message: String },
-    InvalidBot { name: String, message: String },
-    DuplicateBot { name: String },
-    UnknownBot { name: String },
-    UnknownSchedule { name: String, expr: String },
-    Stopped,
-    Runtime { message: String },
+    Schedule {
+        expr: String,
+        source: botman_cron::ParseError,
+    },
+    TimeZone {
+        name: String,
+        message: String,
+    },
+    InvalidBot {
+        name: String,
+        message: String,
+    },
+    DuplicateBot {
+        name: String,
+    },
+    UnknownBot {
+        name: String,
+    },
+    UnknownSchedule {
+        name: String,
+        expr: String,
+    },
+    Runtime {
+        message: String,
+    },
 }
 
 impl Error {
@@ -51,13 +68,17 @@ impl Error {
 
     pub(crate) fn duplicate_bot(name: &str) -> Error {
         Error {
-            kind: Kind::DuplicateBot { name: name.to_owned() },
+            kind: Kind::DuplicateBot {
+                name: name.to_owned(),
+            },
         }
     }
 
     pub(crate) fn unknown_bot(name: &str) -> Error {
         Error {
-            kind: Kind::UnknownBot { name: name.to_owned() },
+            kind: Kind::UnknownBot {
+                name: name.to_owned(),
+            },
         }
     }
 
@@ -68,10 +89,6 @@ impl Error {
                 expr: expr.to_owned(),
             },
         }
-    }
-
-    pub(crate) fn stopped() -> Error {
-        Error { kind: Kind::Stopped }
     }
 
     pub(crate) fn runtime(message: impl fmt::Display) -> Error {
@@ -104,12 +121,15 @@ impl Error {
 
     /// No bot, or no such schedule of a bot, by that name.
     pub fn is_unknown(&self) -> bool {
-        matches!(self.kind, Kind::UnknownBot { .. } | Kind::UnknownSchedule { .. })
+        matches!(
+            self.kind,
+            Kind::UnknownBot { .. } | Kind::UnknownSchedule { .. }
+        )
     }
 
-    /// The manager was stopped, or the run was abandoned at shutdown.
-    pub fn is_stopped(&self) -> bool {
-        matches!(self.kind, Kind::Stopped)
+    /// The async runtime could not be started (the OS refused threads).
+    pub fn is_runtime(&self) -> bool {
+        matches!(self.kind, Kind::Runtime { .. })
     }
 }
 
@@ -118,13 +138,17 @@ impl fmt::Display for Error {
         match &self.kind {
             Kind::Schedule { expr, source } => write!(f, "invalid schedule `{expr}`: {source}"),
             Kind::TimeZone { name, message } => {
-                write!(f, "unknown time zone `{name}` ({message}); use an IANA name such as Europe/Berlin")
+                write!(
+                    f,
+                    "unknown time zone `{name}` ({message}); use an IANA name such as Europe/Berlin"
+                )
             }
             Kind::InvalidBot { name, message } => write!(f, "bot `{name}`: {message}"),
             Kind::DuplicateBot { name } => write!(f, "a bot named `{name}` is already added"),
             Kind::UnknownBot { name } => write!(f, "no bot named `{name}`"),
-            Kind::UnknownSchedule { name, expr } => write!(f, "bot `{name}` has no schedule `{expr}`"),
-            Kind::Stopped => f.write_str("the manager is stopped"),
+            Kind::UnknownSchedule { name, expr } => {
+                write!(f, "bot `{name}` has no schedule `{expr}`")
+            }
             Kind::Runtime { message } => write!(f, "could not start the async runtime: {message}"),
         }
     }

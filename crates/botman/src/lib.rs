@@ -1,21 +1,120 @@
-//! botman: run named bots on cron schedules.
-//!
-//! This crate is the library face of botman. Today it re-exports the cron
-//! engine ([`Cron`]); the scheduler, runner, events and stores land on top
-//! of it (see the project's DESIGN.md).
+//! botman: run named bots on cron schedules, with retries, cool-downs and
+//! metrics, without polling.
 //!
 //! ```
-//! use botman::Cron;
+//! use botman::{Bot, Botman};
 //!
-//! let cron: Cron = "*/5 * * * *".parse()?;
-//! let after = "2025-01-01T00:02:00+00:00[UTC]".parse()?;
-//! assert_eq!(cron.next_after(&after).unwrap().minute(), 5);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let manager = Botman::new();
+//! manager.add_bot(
+//!     Bot::builder("hello_bot")
+//!         .schedule("* * * * *")
+//!         .job(|| {
+//!             println!("Hello, World!");
+//!             Ok::<_, std::io::Error>("Success")
+//!         })
+//!         .build()?,
+//! )?;
+//! manager.start();
+//! // ... the bot now runs every minute, until:
+//! manager.stop();
+//! # Ok::<(), botman::Error>(())
 //! ```
+//!
+//! # Tour
+//!
+//! - [`Bot`] / [`BotBuilder`]: a name, one or more cron [`Schedule`]s (each
+//!   with an optional time zone), a sync or async job, and its policies.
+//! - [`Botman`]: the manager. Adds and removes bots, starts and stops the
+//!   scheduler, runs bots on demand ([`RunHandle`] → [`RunOutcome`]),
+//!   answers [`BotMetrics`]. [`BotRef`] is one bot's schedule and state.
+//! - [`Clock`]: every "now" and every sleep. [`SystemClock`] by default,
+//!   [`ManualClock`] in tests.
+//! - [`Store`]: where fires are claimed, once per (bot, instant).
+//!   [`MemoryStore`] by default.
+//! - [`Cron`] and friends are re-exported from `botman-cron`.
+//!
+//! # Policies
+//!
+//! | policy | default | why |
+//! |---|---|---|
+//! | retries (attempts per fire) | 3 | as the Python library |
+//! | retry delay | 10 s × attempt, the base capped at 60 s | as the Python library: back off, but never sit out the schedule |
+//! | cool-down after a fire's attempts are exhausted | 60 s, doubling after each failed recovery run, up to 1 h | a broken dependency is not hammered; a success resets it |
+//! | recovery run | at the end of each cool-down | as the Python library, whose next run falls due at once |
+//! | fires inside a cool-down | skipped and counted | nothing is lost silently |
+//! | overlap ([`Overlap`]) | `Skip` | a slow job never piles up runs; `Queue` keeps one, `Concurrent(n)` allows n |
+//! | misfire ([`Misfire`]) | `RunOnce`, grace 60 s | after a pause or suspend, catch up once rather than stampede |
+//! | jitter | none | a hash of (bot, instant), so every process agrees |
+//! | time limit | none | async jobs are cancelled; sync jobs are reported and their slot is held until the thread returns |
+//! | COM apartment | off | Windows only; a no-op with a warning elsewhere |
+//!
+//! # The scheduler
+//!
+//! One task holds a min-heap of (next fire instant, bot). It sleeps until the
+//! earliest instant or until a change (a bot added, removed, rescheduled,
+//! paused, a cool-down ending, stop) — it never polls. The next fire is
+//! computed from the scheduled instant, never from "now", so nothing drifts
+//! and nothing fires twice. With [`SystemClock`] a sleep is capped at
+//! [`SystemClock::MAX_SLEEP`] (15 minutes) so a suspended machine or a
+//! forward clock jump is noticed.
+//!
+//! # From Python
+//!
+//! Every name of the Python library, and its counterpart here:
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `Bot(name, schedule, function, ...)` | [`Bot::builder`]`(name).schedule(..).job(..).build()` |
+//! | `schedule=[...]` (many) | repeated [`BotBuilder::schedule`] / [`BotBuilder::schedule_in`] |
+//! | `function=` (sync) | [`BotBuilder::job`]; async: [`BotBuilder::async_job`] |
+//! | `initial_timeout=`, `retries=`, `retry_delay=` | [`BotBuilder::initial_timeout`], [`BotBuilder::retries`], [`BotBuilder::retry_delay`] |
+//! | (fixed 1 h cap) | [`BotBuilder::max_timeout`] |
+//! | `is_com_bot=` | [`BotBuilder::is_com_bot`] |
+//! | `Botman()` | [`Botman::new`] / [`Botman::builder`] |
+//! | `add_bot(bot)`, `remove_bot(bot)` | [`Botman::add_bot`], [`Botman::remove_bot`]`(name)` |
+//! | `start()`, `stop()` | [`Botman::start`], [`Botman::stop`] (or [`Botman::stop_async`]) |
+//! | `run_bot(bot)`, `run_all_bots()` | [`Botman::run_bot`]`(name)`, [`Botman::run_all_bots`] → [`RunHandle`] |
+//! | `get_bot_metrics()` | [`Botman::metrics`] |
+//! | `get_bot_metrics_by_name(name)` | [`Botman::metrics_of`] |
+//! | `set_name(name)` | [`Botman::set_name`] |
+//! | `metrics.runs / errors / last_run / state / since` | [`BotMetrics`] fields of the same names |
+//! | `IDLE`, `RUNNING`, `TIMEOUT`, `ERROR` | [`BotState`]`::{Idle, Running, Timeout, Error}` |
+//! | `bot.add_schedule(s)`, `bot.remove_schedule(s)` | [`BotRef::add_schedule`], [`BotRef::remove_schedule`] |
+//! | `bot.get_next_run()` | [`BotRef::next_run`] |
+//! | `bot.is_due()` | [`BotRef::is_due`] |
+//! | `bot.is_in_timeout()`, `bot.timeout_until` | [`BotRef::is_in_timeout`], [`BotRef::timeout_until`] |
+//! | `bot.set_last_run(dt)` | [`BotRef::set_last_run`] |
+//! | `bot.run()` | [`Botman::run_bot`] |
+//! | `SoftError(bot_name, bot_id, message)` | [`SoftError::new`]`(message)` (the runner knows the bot) |
+//! | (none) | [`BotRef::pause`], [`BotRef::resume`], [`Overlap`], [`Misfire`], jitter, time limit |
+//! | `GLOBAL_EVENT_MANAGER`, `subscribe_slack_webhook`, ... | events and receivers: next release (issue 4) |
+//!
+//! # What this crate does not do
+//!
+//! It does not read config files or serve HTTP: that is `botman-cli`.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod bot;
+mod clock;
+mod com;
+mod error;
+mod manager;
+mod metrics;
+mod runner;
+mod store;
+
+pub use crate::bot::{
+    Bot, BotBuilder, JobError, MAX_RETRY_DELAY, Misfire, Overlap, Schedule, SoftError,
+};
+pub use crate::clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use crate::error::Error;
+pub use crate::manager::{BotRef, Botman, BotmanBuilder, StopReport};
+pub use crate::metrics::{BotMetrics, BotState};
+pub use crate::runner::{RunHandle, RunOutcome, RunStatus, Trigger};
+pub use crate::store::{MemoryStore, Store, StoreError, StoreFuture};
 pub use botman_cron::{Cron, CronIter, Field, ParseError, ParseErrorKind};
+pub use jiff;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -339,7 +339,9 @@ impl Botman {
 
     /// Removes a bot; its pending fires are dropped, a running job finishes.
     pub fn remove_bot(&self, name: &str) -> Result<(), Error> {
-        let entry = lock(&self.inner.bots).remove(name).ok_or_else(|| Error::unknown_bot(name))?;
+        let entry = lock(&self.inner.bots)
+            .remove(name)
+            .ok_or_else(|| Error::unknown_bot(name))?;
         let mut st = lock(&entry.st);
         st.removed = true;
         st.generation = st.generation.wrapping_add(1);
@@ -356,7 +358,10 @@ impl Botman {
 
     /// A handle on one bot, for its state and schedule.
     pub fn bot(&self, name: &str) -> Result<BotRef, Error> {
-        let entry = lock(&self.inner.bots).get(name).cloned().ok_or_else(|| Error::unknown_bot(name))?;
+        let entry = lock(&self.inner.bots)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::unknown_bot(name))?;
         Ok(BotRef {
             manager: self.clone(),
             entry,
@@ -374,7 +379,10 @@ impl Botman {
             self.inner.reschedule(b, now);
         }
         let inner = Arc::clone(&self.inner);
-        self.inner.exec.rt.spawn(async move { inner.scheduler_loop().await });
+        self.inner
+            .exec
+            .rt
+            .spawn(async move { inner.scheduler_loop().await });
         tracing::info!(manager = %self.name(), bots = bots.len(), "started");
     }
 
@@ -397,20 +405,22 @@ impl Botman {
                     abandoned: this.running_bots(),
                 }
             }
-            Err(_) => self.inner.exec.rt.block_on(async move { this.stop_async().await }),
+            Err(_) => self
+                .inner
+                .exec
+                .rt
+                .block_on(async move { this.stop_async().await }),
         }
     }
 
     /// Stops firing and waits up to the shutdown grace for running jobs.
     pub async fn stop_async(&self) -> StopReport {
+        // The grace period is fixed before the stop becomes visible, so a test
+        // that sees `is_running() == false` may move a manual clock past it.
+        let deadline = add(self.inner.clock.now(), self.inner.grace);
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.wake.notify_one();
-        let deadline = self
-            .inner
-            .clock
-            .now()
-            .checked_add(SignedDuration::try_from(self.inner.grace).unwrap_or(SignedDuration::MAX))
-            .unwrap_or(Timestamp::MAX);
+        self.inner.bump();
         let mut rx = self.inner.in_flight.subscribe();
         tokio::select! {
             _ = rx.wait_for(|n| *n == 0) => {}
@@ -435,7 +445,10 @@ impl Botman {
 
     /// Runs a bot now, outside its schedule (no cool-down or overlap check).
     pub fn run_bot(&self, name: &str) -> Result<RunHandle, Error> {
-        let entry = lock(&self.inner.bots).get(name).cloned().ok_or_else(|| Error::unknown_bot(name))?;
+        let entry = lock(&self.inner.bots)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::unknown_bot(name))?;
         let (tx, rx) = oneshot::channel();
         lock(&entry.st).running += 1;
         self.inner.spawn_run(entry, Trigger::Manual, None, Some(tx));
@@ -444,7 +457,10 @@ impl Botman {
 
     /// Runs every bot now; one handle per bot, in name order.
     pub fn run_all_bots(&self) -> Vec<RunHandle> {
-        self.bot_names().iter().filter_map(|n| self.run_bot(n).ok()).collect()
+        self.bot_names()
+            .iter()
+            .filter_map(|n| self.run_bot(n).ok())
+            .collect()
     }
 
     /// Metrics of every bot, in name order.
@@ -457,7 +473,10 @@ impl Botman {
 
     /// Metrics of one bot.
     pub fn metrics_of(&self, name: &str) -> Result<BotMetrics, Error> {
-        let entry = lock(&self.inner.bots).get(name).cloned().ok_or_else(|| Error::unknown_bot(name))?;
+        let entry = lock(&self.inner.bots)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::unknown_bot(name))?;
         Ok(entry.metrics(self.inner.clock.now()))
     }
 
@@ -465,7 +484,11 @@ impl Botman {
     /// bots' metrics, re-checking after every change. For tests driving a
     /// [`ManualClock`](crate::ManualClock): advance the clock, then wait
     /// for the consequence instead of sleeping.
-    pub async fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[BotMetrics]) -> bool) -> bool {
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[BotMetrics]) -> bool,
+    ) -> bool {
         let mut rx = self.inner.version.subscribe();
         let check = async {
             loop {
@@ -522,7 +545,10 @@ impl BotRuntime {
     fn next_after(&self, after: Timestamp, default_tz: &TimeZone) -> Option<Timestamp> {
         self.schedules
             .iter()
-            .filter_map(|s| s.cron.next_after_timestamp(after, s.tz.as_ref().unwrap_or(default_tz)))
+            .filter_map(|s| {
+                s.cron
+                    .next_after_timestamp(after, s.tz.as_ref().unwrap_or(default_tz))
+            })
             .min()
     }
 }
@@ -663,47 +689,58 @@ impl Inner {
             Kind::Fire { scheduled } => {
                 // The next fire comes from the scheduled instant, never from
                 // "now": nothing drifts, nothing fires twice.
-                let grace = bot.policy.misfire_grace;
-                let late = now.duration_since(e.at) > SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
-                let mut batch = vec![scheduled];
-                let mut next = st.next_after(scheduled, &self.default_tz);
-                if late {
-                    // Gather every other fire already due: one decision for all.
-                    while let Some(n) = next.filter(|n| *n <= now) {
-                        if batch.len() < MISFIRE_SCAN {
-                            batch.push(n);
-                        } else {
-                            st.counters.missed += 1;
-                        }
-                        next = st.next_after(n, &self.default_tz);
+                let grace = SignedDuration::try_from(bot.policy.misfire_grace)
+                    .unwrap_or(SignedDuration::MAX);
+                let is_late = |at: Timestamp| now.duration_since(at) > grace;
+                let mut late = Vec::new();
+                let mut on_time = Vec::new();
+                let mut uncounted = false;
+                let mut next = Some(scheduled);
+                // Every fire already due is decided here, at once: a paused
+                // process wakes to one decision, not a stampede.
+                while let Some(n) = next.filter(|n| *n <= now) {
+                    if late.len() + on_time.len() >= MISFIRE_SCAN {
+                        // Too many to list: jump to the first fire after now.
+                        uncounted = true;
+                        next = st.next_after(now, &self.default_tz);
+                        break;
                     }
+                    if is_late(n) {
+                        late.push(n)
+                    } else {
+                        on_time.push(n)
+                    }
+                    next = st.next_after(n, &self.default_tz);
                 }
                 st.next_fire = next;
                 let generation = st.generation;
-                let to_run: Vec<Timestamp> = if !late {
-                    batch
-                } else {
-                    let (run, missed): (Vec<Timestamp>, usize) = match bot.policy.misfire {
-                        Misfire::Skip => (Vec::new(), batch.len()),
-                        Misfire::RunOnce => {
-                            let last = batch.last().copied();
-                            (last.into_iter().collect(), batch.len() - 1)
-                        }
-                        Misfire::RunAll { max } => {
-                            let n = batch.len().min(max);
-                            (batch[..n].to_vec(), batch.len() - n)
-                        }
-                    };
-                    st.counters.missed += missed as u64;
-                    if missed > 0 {
-                        tracing::warn!(bot = %bot.name, missed, "fires missed (noticed late)");
+                let (mut run_late, missed) = match bot.policy.misfire {
+                    // One run stands for every late fire, and for the on-time
+                    // ones too when there are late ones.
+                    Misfire::RunOnce if !late.is_empty() => {
+                        let last = on_time.pop().or_else(|| late.pop());
+                        let missed = late.len() + on_time.len();
+                        on_time.clear();
+                        (last.into_iter().collect::<Vec<_>>(), missed)
                     }
-                    run
+                    Misfire::RunOnce => (Vec::new(), 0),
+                    Misfire::Skip => (Vec::new(), late.len()),
+                    Misfire::RunAll { max } => {
+                        let n = late.len().min(max);
+                        let missed = late.len() - n;
+                        late.truncate(n);
+                        (late, missed)
+                    }
                 };
-                for (i, at) in to_run.into_iter().enumerate() {
-                    // RunAll's backlog runs one after another through the queue.
-                    let backlog = late && i > 0;
-                    self.dispatch(bot, &mut st, at, now, backlog);
+                st.counters.missed += missed as u64 + u64::from(uncounted);
+                if missed > 0 || uncounted {
+                    tracing::warn!(bot = %bot.name, missed, uncounted, "fires missed: noticed after their misfire grace");
+                }
+                run_late.extend(on_time);
+                match run_late.len() {
+                    0 => {}
+                    1 => self.dispatch(bot, &mut st, run_late[0], now),
+                    _ => self.dispatch_batch(bot, &mut st, run_late, now),
                 }
                 drop(st);
                 if let Some(n) = next {
@@ -714,11 +751,49 @@ impl Inner {
         }
     }
 
-    /// Decides one scheduled fire: run it, queue it, or record a skip.
-    fn dispatch(self: &Arc<Self>, bot: &Arc<BotEntry>, st: &mut BotRuntime, at: Timestamp, now: Timestamp, backlog: bool) {
+    /// Several fires decided at once (misfire `RunAll`, or a dense schedule
+    /// noticed late): they run one after another in one task, oldest first,
+    /// so they neither overlap nor get skipped as overlapping each other.
+    fn dispatch_batch(
+        self: &Arc<Self>,
+        bot: &Arc<BotEntry>,
+        st: &mut BotRuntime,
+        fires: Vec<Timestamp>,
+        now: Timestamp,
+    ) {
+        let Some(&first) = fires.first() else { return };
+        if !self.admit(bot, st, first, now) {
+            st.counters.skipped += fires.len() as u64 - 1;
+            return;
+        }
+        self.in_flight.send_modify(|n| *n += 1);
+        let inner = Arc::clone(self);
+        let bot = Arc::clone(bot);
+        self.exec.rt.spawn(async move {
+            for (i, at) in fires.into_iter().enumerate() {
+                if i > 0 {
+                    let mut st = lock(&bot.st);
+                    let cooling = st.timeout_until.is_some_and(|t| t > inner.clock.now());
+                    if st.removed || st.paused || cooling {
+                        st.counters.skipped += 1;
+                        continue;
+                    }
+                    st.running += 1;
+                }
+                inner.run(&bot, Trigger::Scheduled, Some(at)).await;
+            }
+            inner.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+            inner.bump();
+        });
+    }
+
+    /// Whether a fire may start now (pause, cool-down, overlap); counts it in
+    /// `running` if so, records the skip (or queues it) if not.
+    fn admit(&self, bot: &BotEntry, st: &mut BotRuntime, at: Timestamp, now: Timestamp) -> bool {
         let skip = |st: &mut BotRuntime, reason: &str| {
             st.counters.skipped += 1;
             tracing::warn!(bot = %bot.name, scheduled = %at, reason, "fire skipped");
+            false
         };
         if st.paused {
             return skip(st, "paused");
@@ -728,20 +803,33 @@ impl Inner {
         }
         if st.running > 0 {
             match bot.policy.overlap {
-                Overlap::Skip if !backlog => return skip(st, "overlap"),
-                Overlap::Concurrent(n) if st.running < n && !backlog => {}
-                _ => {
+                Overlap::Skip => return skip(st, "overlap"),
+                Overlap::Concurrent(n) if st.running < n => {}
+                Overlap::Concurrent(_) => return skip(st, "overlap (concurrency limit)"),
+                Overlap::Queue => {
                     if st.queued.is_none() {
                         st.queued = Some(at);
-                    } else {
-                        skip(st, "overlap (queue full)");
+                        return false;
                     }
-                    return;
+                    return skip(st, "overlap (queue full)");
                 }
             }
         }
         st.running += 1;
-        self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), None);
+        true
+    }
+
+    /// Decides one scheduled fire: run it, queue it, or record a skip.
+    fn dispatch(
+        self: &Arc<Self>,
+        bot: &Arc<BotEntry>,
+        st: &mut BotRuntime,
+        at: Timestamp,
+        now: Timestamp,
+    ) {
+        if self.admit(bot, st, at, now) {
+            self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), None);
+        }
     }
 
     /// Starts a run task; the caller has already counted it in `running`.
@@ -764,7 +852,12 @@ impl Inner {
         });
     }
 
-    async fn run(self: &Arc<Self>, bot: &Arc<BotEntry>, trigger: Trigger, scheduled: Option<Timestamp>) -> RunOutcome {
+    async fn run(
+        self: &Arc<Self>,
+        bot: &Arc<BotEntry>,
+        trigger: Trigger,
+        scheduled: Option<Timestamp>,
+    ) -> RunOutcome {
         let started = self.clock.now();
         if let (Trigger::Scheduled, Some(at)) = (trigger, scheduled) {
             // The store decides who runs a fire: once per (bot, instant).
@@ -816,9 +909,12 @@ impl Inner {
                     tracing::warn!(bot = %bot.name, attempt = k, of = policy.retries, error = %msg, "attempt failed");
                     error = Some(msg);
                     if k < policy.retries {
+                        // The deadline is fixed before the retry is visible in
+                        // the metrics, so a test that waits for the retry and
+                        // then advances a manual clock cannot move it.
+                        let wait = add(self.clock.now(), runner::retry_delay(policy, k));
                         lock(&bot.st).counters.retries += 1;
                         self.bump();
-                        let wait = add(self.clock.now(), runner::retry_delay(policy, k));
                         self.clock.sleep_until(wait).await;
                     }
                 }
@@ -856,7 +952,11 @@ impl Inner {
                     tracing::warn!(bot = %bot.name, until = %until, "entering cool-down");
                 }
             }
-            let queued = if st.running == 0 && !st.removed { st.queued.take() } else { None };
+            let queued = if st.running == 0 && !st.removed {
+                st.queued.take()
+            } else {
+                None
+            };
             if queued.is_some() {
                 st.running += 1;
             }
@@ -906,7 +1006,12 @@ impl BotRef {
     /// The next scheduled fire (Python: `get_next_run`).
     pub fn next_run(&self) -> Option<Timestamp> {
         let st = lock(&self.entry.st);
-        st.next_fire.or_else(|| st.next_after(self.manager.inner.clock.now(), &self.manager.inner.default_tz))
+        st.next_fire.or_else(|| {
+            st.next_after(
+                self.manager.inner.clock.now(),
+                &self.manager.inner.default_tz,
+            )
+        })
     }
 
     /// Whether a fire is due now: the last fire of any schedule lies after
@@ -915,7 +1020,8 @@ impl BotRef {
         let now = self.manager.inner.clock.now();
         let st = lock(&self.entry.st);
         let last = st.counters.last_run.unwrap_or(self.entry.since);
-        st.next_after(last, &self.manager.inner.default_tz).is_some_and(|n| n <= now)
+        st.next_after(last, &self.manager.inner.default_tz)
+            .is_some_and(|n| n <= now)
     }
 
     /// Whether the bot is cooling down after exhausting a fire's attempts.
@@ -934,7 +1040,9 @@ impl BotRef {
     pub fn add_schedule(&self, expr: &str, tz: Option<&str>) -> Result<(), Error> {
         let s = Schedule::new(expr, tz)?;
         lock(&self.entry.st).schedules.push(s);
-        self.manager.inner.reschedule(&self.entry, self.manager.inner.clock.now());
+        self.manager
+            .inner
+            .reschedule(&self.entry, self.manager.inner.clock.now());
         Ok(())
     }
 
@@ -948,7 +1056,9 @@ impl BotRef {
                 return Err(Error::unknown_schedule(&self.entry.name, expr));
             }
         }
-        self.manager.inner.reschedule(&self.entry, self.manager.inner.clock.now());
+        self.manager
+            .inner
+            .reschedule(&self.entry, self.manager.inner.clock.now());
         Ok(())
     }
 
@@ -968,7 +1078,15 @@ impl BotRef {
     /// Resumes a paused bot, from now.
     pub fn resume(&self) {
         lock(&self.entry.st).paused = false;
-        self.manager.inner.reschedule(&self.entry, self.manager.inner.clock.now());
+        self.manager
+            .inner
+            .reschedule(&self.entry, self.manager.inner.clock.now());
+    }
+
+    /// The delay the bot's jitter adds to a fire at `scheduled`: the same
+    /// in every process (a hash of the bot's name and the instant).
+    pub fn jitter_at(&self, scheduled: Timestamp) -> Duration {
+        jitter_for(&self.entry.name, scheduled, self.entry.policy.jitter)
     }
 
     /// Whether the bot is paused.

@@ -153,6 +153,12 @@ mod tests {
         for _ in 0..WINDOW {
             c.record_duration(Duration::from_millis(7));
         }
-        assert_eq!(c.percentiles(), (Some(Duration::from_millis(7)), Some(Duration::from_millis(7))));
+        assert_eq!(
+            c.percentiles(),
+            (
+                Some(Duration::from_millis(7)),
+                Some(Duration::from_millis(7))
+            )
+        );
     }
 }

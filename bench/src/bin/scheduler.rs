@@ -1,0 +1,270 @@
+//! botman's scheduler against tokio-cron-scheduler, in one run:
+//!
+//! (a) idle: CPU, wake-ups per second and RSS with 100,000 bots due far in
+//!     the future, over 30 s;
+//! (b) lateness p50/p99/max of an every-second bot over 60 s while 10,000
+//!     other bots are scheduled;
+//! (c) 10,000 bots due on the same second: time until all have started, and
+//!     how many never ran;
+//! (d) time to add 100,000 bots.
+//!
+//! Each (engine, scenario) runs in a fresh child process so RSS and CPU
+//! figures are its own. Run: `cargo run -p botman-bench --release --bin
+//! scheduler` (about four minutes), or `... -- quick` for shorter windows.
+//! Linux only (reads /proc).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const ENGINES: [&str; 2] = ["botman", "tokio-cron-scheduler"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 4 {
+        // Child: <scenario> <engine> <seconds>
+        let secs: u64 = args[3].parse().unwrap_or(30);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let line = rt.block_on(run(&args[1], &args[2], secs));
+        println!("{line}");
+        return;
+    }
+    let quick = args.get(1).is_some_and(|a| a == "quick");
+    let (idle_s, late_s) = if quick { (5, 10) } else { (30, 60) };
+    let exe = std::env::current_exe().expect("own path");
+    println!("machine: {} cores; {}", num_cpus(), kernel());
+    for (scenario, secs) in [
+        ("idle", idle_s),
+        ("lateness", late_s),
+        ("burst", 10),
+        ("add", 0),
+    ] {
+        println!("\n## {scenario}");
+        for engine in ENGINES {
+            let out = Command::new(&exe)
+                .args([scenario, engine, &secs.to_string()])
+                .output()
+                .expect("child");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let err = String::from_utf8_lossy(&out.stderr);
+            print!("{engine}: {text}");
+            if !out.status.success() {
+                println!("  (failed: {err})");
+            }
+        }
+    }
+}
+
+async fn run(scenario: &str, engine: &str, secs: u64) -> String {
+    match (scenario, engine) {
+        ("idle", e) => idle(e, secs).await,
+        ("lateness", e) => lateness(e, secs).await,
+        ("burst", e) => burst(e).await,
+        ("add", e) => add(e).await,
+        _ => "unknown scenario".to_owned(),
+    }
+}
+
+/// Something to hold the engine alive for the measurement.
+enum Engine {
+    Botman(botman::Botman),
+    Tcs(Box<tokio_cron_scheduler::JobScheduler>),
+}
+
+/// Adds `n` bots on `expr` (botman's 5/6-field form; tcs gets seconds
+/// prepended when it has 5 fields) running `job`.
+async fn make(engine: &str, n: usize, expr: &str, job: Arc<dyn Fn() + Send + Sync>) -> Engine {
+    match engine {
+        "botman" => {
+            let m = botman::Botman::new();
+            let bots = (0..n).map(|i| {
+                let job = Arc::clone(&job);
+                botman::Bot::builder(format!("bot{i}"))
+                    .schedule(expr)
+                    .async_job(move || {
+                        job();
+                        std::future::ready(Ok::<(), botman::JobError>(()))
+                    })
+                    .build()
+                    .expect("valid bot")
+            });
+            m.add_bots(bots).expect("add");
+            m.start();
+            Engine::Botman(m)
+        }
+        _ => {
+            let sched = tokio_cron_scheduler::JobScheduler::new()
+                .await
+                .expect("tcs");
+            let expr6 = if expr.split_whitespace().count() == 5 {
+                format!("0 {expr}")
+            } else {
+                expr.to_owned()
+            };
+            for _ in 0..n {
+                let job = Arc::clone(&job);
+                let j = tokio_cron_scheduler::Job::new_async(expr6.as_str(), move |_id, _l| {
+                    job();
+                    Box::pin(async {})
+                })
+                .expect("tcs job");
+                sched.add(j).await.expect("tcs add");
+            }
+            sched.start().await.expect("tcs start");
+            Engine::Tcs(Box::new(sched))
+        }
+    }
+}
+
+fn noop() -> Arc<dyn Fn() + Send + Sync> {
+    Arc::new(|| {})
+}
+
+async fn idle(engine: &str, secs: u64) -> String {
+    let rss0 = rss_bytes();
+    // Far in the future for the whole window: midnight on January 1st.
+    let e = make(engine, 100_000, "0 0 1 1 *", noop()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // let start-up settle
+    let rss1 = rss_bytes();
+    let (cpu0, sw0) = (cpu_seconds(), context_switches());
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let wall = t0.elapsed().as_secs_f64();
+    let (cpu1, sw1) = (cpu_seconds(), context_switches());
+    drop(e);
+    format!(
+        "idle {secs}s with 100,000 bots: CPU {:.3}% of a core, {:.2} wake-ups/s (context switches, all threads; \
+         includes the sleeping measurement task), RSS {:.1} MiB, {:.0} bytes/bot\n",
+        100.0 * (cpu1 - cpu0) / wall,
+        (sw1 - sw0) as f64 / wall,
+        rss1 as f64 / 1048576.0,
+        (rss1.saturating_sub(rss0)) as f64 / 100_000.0
+    )
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+async fn lateness(engine: &str, secs: u64) -> String {
+    let _others = make(engine, 10_000, "0 0 1 1 *", noop()).await;
+    let samples = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let s = Arc::clone(&samples);
+    // Fires on whole seconds: how far past the second did the job start?
+    let job: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let late = (now_nanos() % 1_000_000_000) as u64;
+        s.lock().unwrap_or_else(|e| e.into_inner()).push(late);
+    });
+    let _tick = make(engine, 1, "* * * * * *", job).await;
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let mut v = samples.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    v.sort_unstable();
+    if v.is_empty() {
+        return "no fires observed\n".to_owned();
+    }
+    let pct = |p: usize| v[((p * v.len()).div_ceil(100)).max(1) - 1] as f64 / 1e6;
+    format!(
+        "every-second bot over {secs}s beside 10,000 bots: {} fires, lateness p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms\n",
+        v.len(),
+        pct(50),
+        pct(99),
+        *v.last().unwrap_or(&0) as f64 / 1e6
+    )
+}
+
+async fn burst(engine: &str) -> String {
+    const N: usize = 10_000;
+    // A whole second at least 3 s ahead, so adding 10,000 bots finishes first.
+    let target = (now_nanos() / 1_000_000_000) as u64 + 4;
+    let t = jiff::Timestamp::from_second(target as i64).expect("in range");
+    let expr = format!(
+        "{} {} {} * * *",
+        t.strftime("%S"),
+        t.strftime("%M"),
+        t.strftime("%H")
+    );
+    let started = Arc::new(AtomicUsize::new(0));
+    let last = Arc::new(AtomicU64::new(0));
+    let (s, l) = (Arc::clone(&started), Arc::clone(&last));
+    let job: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        s.fetch_add(1, Ordering::SeqCst);
+        l.fetch_max(now_nanos() as u64, Ordering::SeqCst);
+    });
+    let _e = make(engine, N, &expr, job).await;
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < deadline && started.load(Ordering::SeqCst) < N {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let n = started.load(Ordering::SeqCst);
+    let span_ms = (last.load(Ordering::SeqCst) as f64 - target as f64 * 1e9) / 1e6;
+    format!(
+        "10,000 bots due at the same second: {n} started, all within {span_ms:.1} ms of it, {} never ran\n",
+        N - n
+    )
+}
+
+async fn add(engine: &str) -> String {
+    let t0 = Instant::now();
+    let _e = make(engine, 100_000, "0 0 1 1 *", noop()).await;
+    format!(
+        "added 100,000 bots (and started) in {:.1} ms\n",
+        t0.elapsed().as_secs_f64() * 1e3
+    )
+}
+
+fn status_field(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status").map_or(0, |s| status_field(&s, "VmRSS:") * 1024)
+}
+
+fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|s| {
+            status_field(&s, "voluntary_ctxt_switches:")
+                + status_field(&s, "nonvoluntary_ctxt_switches:")
+        })
+        .sum()
+}
+
+fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat: utime and stime in clock ticks.
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(
+        |_| "unknown kernel".to_owned(),
+        |s| format!("Linux {}", s.trim()),
+    )
+}
