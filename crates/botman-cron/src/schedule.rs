@@ -416,6 +416,10 @@ impl Cron {
         // `after` lies in [start - 1, start) and transitions fall on whole
         // seconds, so the offset at `after` is the offset at `start - 1`.
         let start = floor_second(after).checked_add(1)?;
+        if let Some(fixed) = zone.fixed {
+            // UTC and fixed offsets: no transitions, no DST rules.
+            return Timestamp::from_second(self.next_local(start + fixed)? - fixed).ok();
+        }
         let mut offset = match offset_hint {
             Some(o) => i64::from(o),
             None => zone.offset_at(start - 1)?,
@@ -486,6 +490,9 @@ impl Cron {
         } else {
             floor_second(before).checked_sub(1)?
         };
+        if let Some(fixed) = zone.fixed {
+            return Timestamp::from_second(self.prev_local(end + fixed)? - fixed).ok();
+        }
         let mut offset = zone.offset_at(end)?;
         // The transition that starts `end`'s segment, if any.
         let mut seg = zone.last_transition(end);

@@ -112,13 +112,19 @@ impl Transitions {
 pub(crate) struct Zone<'a> {
     tz: &'a TimeZone,
     table: Option<&'a Transitions>,
+    /// The offset of a zone that never changes it (UTC, fixed offsets).
+    pub(crate) fixed: Option<i64>,
 }
 
 /// Runs `f` with the zone's table borrowed from the thread's cache (no
 /// reference counting on the hot path), building or fetching it on a miss.
 pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
     let Some(key) = cache_key(tz) else {
-        return f(&Zone { tz, table: None });
+        return f(&Zone {
+            tz,
+            table: None,
+            fixed: fixed_offset(tz),
+        });
     };
     THREAD_CACHE.with(|cache| {
         {
@@ -127,6 +133,7 @@ pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
                 return f(&Zone {
                     tz,
                     table: Some(table),
+                    fixed: None,
                 });
             }
         }
@@ -141,6 +148,7 @@ pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
         f(&Zone {
             tz,
             table: table.as_deref(),
+            fixed: None,
         })
     })
 }
@@ -278,6 +286,17 @@ thread_local! {
 
 static GLOBAL_CACHE: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
 
+/// The constant offset of UTC and of fixed-offset zones, found without
+/// asking jiff anything that could fail (and allocate an error).
+fn fixed_offset(tz: &TimeZone) -> Option<i64> {
+    match tz.iana_name() {
+        Some("UTC") => Some(0),
+        Some(_) => None,
+        // Unnamed: a fixed offset, or a POSIX TZ string with rules.
+        None => tz.to_fixed_offset().ok().map(|o| i64::from(o.seconds())),
+    }
+}
+
 /// The cache key of a named zone with transitions: the address of its name
 /// inside the zone's shared allocation (see the module docs).
 fn cache_key(tz: &TimeZone) -> Option<usize> {
@@ -323,10 +342,12 @@ mod tests {
             let zone = Zone {
                 tz: &tz,
                 table: Some(&table),
+                fixed: None,
             };
             let plain = Zone {
                 tz: &tz,
                 table: None,
+                fixed: None,
             };
             let mut t = days_from_civil(1899, 6, 1) * SECS_PER_DAY;
             let end = days_from_civil(2301, 1, 1) * SECS_PER_DAY;
@@ -363,6 +384,19 @@ mod tests {
     fn ok_no_table_for_utc_or_fixed() {
         assert!(cache_key(&TimeZone::UTC).is_none());
         assert!(cache_key(&TimeZone::fixed(jiff::tz::offset(5))).is_none());
+        assert_eq!(fixed_offset(&TimeZone::UTC), Some(0));
+        assert_eq!(
+            fixed_offset(&TimeZone::fixed(jiff::tz::offset(5))),
+            Some(5 * 3600)
+        );
+        assert_eq!(
+            fixed_offset(&TimeZone::get("America/New_York").unwrap()),
+            None
+        );
+        assert_eq!(
+            fixed_offset(&TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap()),
+            None
+        );
         let ny = TimeZone::get("America/New_York").unwrap();
         assert!(with_zone(&ny, |z| z.table.is_some()));
         assert!(with_zone(&ny.clone(), |z| z.table.is_some()));
