@@ -70,7 +70,9 @@ async fn run(scenario: &str, engine: &str, secs: u64) -> String {
     }
 }
 
-/// Something to hold the engine alive for the measurement.
+/// Something to hold the engine alive for the measurement (never read:
+/// dropping it is what ends the engine).
+#[allow(dead_code)]
 enum Engine {
     Botman(botman::Botman),
     Tcs(Box<tokio_cron_scheduler::JobScheduler>),

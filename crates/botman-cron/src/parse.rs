@@ -321,10 +321,10 @@ impl ItemText<'_> {
         for (i, &b) in upper.iter().enumerate() {
             let allowed = match b {
                 b'#' => field == Field::DayOfWeek,
-                b'W' => field == Field::DayOfMonth || self.is_name_char(field, &upper, i),
+                b'W' => field == Field::DayOfMonth || self.is_name_char(field, upper, i),
                 b'L' => {
                     matches!(field, Field::DayOfMonth | Field::DayOfWeek)
-                        || self.is_name_char(field, &upper, i)
+                        || self.is_name_char(field, upper, i)
                 }
                 _ => true,
             };

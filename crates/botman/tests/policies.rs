@@ -277,9 +277,12 @@ async fn panics_fail_the_attempt_and_disturb_nothing_else() {
     m.stop_async().await;
 }
 
+/// A latch a blocking job waits on.
+type Gate = Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>;
+
 /// A job that blocks until released, to hold a run open.
 fn gate() -> (
-    Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    Gate,
     impl Fn() -> Result<(), JobError> + Send + Sync + 'static,
 ) {
     let g = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
@@ -294,7 +297,7 @@ fn gate() -> (
     })
 }
 
-fn release(g: &Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>) {
+fn release(g: &Gate) {
     *g.0.lock().unwrap() = true;
     g.1.notify_all();
 }
