@@ -84,7 +84,7 @@ pub(crate) fn is_soft(err: &(dyn StdError + 'static)) -> bool {
 }
 
 /// What to do when a fire comes while the bot's previous run is still going.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Overlap {
     /// Skip the new fire and record it as skipped (the default, as the
@@ -102,7 +102,7 @@ pub enum Overlap {
 ///
 /// A fire is late when it is noticed more than the bot's `misfire_grace`
 /// after its instant.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Misfire {
     /// Run once for any number of late fires, at the latest one; the others
@@ -123,7 +123,7 @@ pub enum Misfire {
 /// (`None`: the manager's default zone).
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    pub(crate) text: String,
+    pub(crate) text: Arc<str>,
     pub(crate) cron: Arc<Cron>,
     pub(crate) tz: Option<TimeZone>,
 }
@@ -131,16 +131,12 @@ pub struct Schedule {
 impl Schedule {
     /// Parses a schedule; `tz` is an IANA zone name or `None`.
     pub fn new(expr: &str, tz: Option<&str>) -> Result<Schedule, Error> {
-        let cron = Cron::parse(expr).map_err(|e| Error::schedule(expr, e))?;
+        let (text, cron) = intern(expr)?;
         let tz = match tz {
             None => None,
             Some(name) => Some(TimeZone::get(name).map_err(|e| Error::time_zone(name, e))?),
         };
-        Ok(Schedule {
-            text: expr.to_owned(),
-            cron: Arc::new(cron),
-            tz,
-        })
+        Ok(Schedule { text, cron, tz })
     }
 
     /// The cron text as written.
@@ -159,8 +155,54 @@ impl Schedule {
     }
 }
 
+static POLICIES: std::sync::Mutex<Vec<Arc<Policy>>> = std::sync::Mutex::new(Vec::new());
+
+/// One shared `Policy` per distinct set of settings (a few dozen at most in
+/// practice; bounded all the same).
+fn intern_policy(p: Policy) -> Arc<Policy> {
+    let mut all = POLICIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = all.iter().find(|q| ***q == p) {
+        return Arc::clone(found);
+    }
+    if all.len() >= 64 {
+        all.remove(0);
+    }
+    let p = Arc::new(p);
+    all.push(Arc::clone(&p));
+    p
+}
+
+/// Distinct expressions kept parsed and shared (bounded; cleared when full).
+const INTERNED: usize = 4096;
+
+type Interned = (Arc<str>, Arc<Cron>);
+
+static CRONS: std::sync::Mutex<Option<std::collections::HashMap<Arc<str>, Arc<Cron>>>> =
+    std::sync::Mutex::new(None);
+
+/// Parses `expr` once per process: thousands of bots on the same schedule
+/// share one parsed `Cron` and one copy of its text (memory per bot, and the
+/// time to add 100,000 bots).
+fn intern(expr: &str) -> Result<Interned, Error> {
+    {
+        let cache = CRONS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((text, cron)) = cache.as_ref().and_then(|c| c.get_key_value(expr)) {
+            return Ok((Arc::clone(text), Arc::clone(cron)));
+        }
+    }
+    let cron = Arc::new(Cron::parse(expr).map_err(|e| Error::schedule(expr, e))?);
+    let text: Arc<str> = Arc::from(expr);
+    let mut cache = CRONS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(std::collections::HashMap::new);
+    if map.len() >= INTERNED {
+        map.clear();
+    }
+    map.insert(Arc::clone(&text), Arc::clone(&cron));
+    Ok((text, cron))
+}
+
 /// The policies of a bot, with their defaults.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Policy {
     pub(crate) retries: u32,
     pub(crate) retry_delay: Duration,
@@ -212,10 +254,11 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// ```
 #[derive(Clone)]
 pub struct Bot {
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) job: Job,
-    pub(crate) policy: Policy,
+    /// Shared between bots with the same policies (most use the defaults).
+    pub(crate) policy: Arc<Policy>,
 }
 
 impl Bot {
@@ -247,7 +290,7 @@ impl fmt::Debug for Bot {
             .field("name", &self.name)
             .field(
                 "schedules",
-                &self.schedules.iter().map(|s| &s.text).collect::<Vec<_>>(),
+                &self.schedules.iter().map(|s| &*s.text).collect::<Vec<_>>(),
             )
             .field("policy", &self.policy)
             .finish_non_exhaustive()
@@ -447,10 +490,10 @@ impl BotBuilder {
             ));
         }
         Ok(Bot {
-            name: name.to_owned(),
+            name: Arc::from(name),
             schedules,
             job,
-            policy: self.policy,
+            policy: intern_policy(self.policy),
         })
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
+mod timer;
+
 /// A boxed future returned by [`Clock::sleep_until`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -24,7 +26,9 @@ pub trait Clock: Send + Sync + 'static {
     fn sleep_until(&self, deadline: Timestamp) -> Sleep;
 }
 
-/// The real clock: wall-clock "now", tokio timers for sleeping.
+/// The real clock: wall-clock "now", and a dedicated timer thread for
+/// sleeping (tokio's timer rounds up to whole milliseconds; this one wakes
+/// within tens of microseconds of the deadline).
 ///
 /// Sleeps run on the monotonic clock and are re-checked against the wall
 /// clock when they end, so a wall clock set backwards never fires anything
@@ -54,7 +58,8 @@ impl Clock for SystemClock {
                     return;
                 }
                 let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
-                tokio::time::sleep(left.min(SystemClock::MAX_SLEEP)).await;
+                timer::sleep_until(std::time::Instant::now() + left.min(SystemClock::MAX_SLEEP))
+                    .await;
             }
         })
     }

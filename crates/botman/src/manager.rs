@@ -9,13 +9,13 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Notify, Semaphore, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, oneshot};
 
 use crate::bot::{Bot, Job, Misfire, Overlap, Policy, Schedule};
 use crate::clock::{Clock, SystemClock};
@@ -66,15 +66,21 @@ pub(crate) struct Inner {
     grace: Duration,
     exec: Exec,
     _runtime: Option<RuntimeGuard>,
-    bots: Mutex<HashMap<String, Arc<BotEntry>>>,
+    /// Keyed by the bot's own name (shared, not copied).
+    bots: Mutex<HashMap<Arc<str>, Arc<BotEntry>>>,
     sched: Mutex<BinaryHeap<Reverse<HeapEntry>>>,
     wake: Notify,
     running: AtomicBool,
     seq: AtomicU64,
     /// Runs in flight, for `stop` to wait on.
-    in_flight: watch::Sender<usize>,
+    in_flight: AtomicUsize,
+    /// Signalled when `in_flight` drops to zero.
+    idle: Notify,
     /// Bumped on every metrics change, for `wait_until`.
-    version: watch::Sender<u64>,
+    version: AtomicU64,
+    /// Signalled on metrics changes, only while someone waits (`waiters`).
+    changed: Notify,
+    waiters: AtomicUsize,
 }
 
 /// An owned runtime, shut down without blocking when the manager goes.
@@ -89,9 +95,9 @@ impl Drop for RuntimeGuard {
 }
 
 pub(crate) struct BotEntry {
-    name: String,
+    name: Arc<str>,
     job: Job,
-    policy: Policy,
+    policy: Arc<Policy>,
     since: Timestamp,
     st: Mutex<BotRuntime>,
 }
@@ -113,8 +119,9 @@ struct BotRuntime {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// A scheduled fire at `scheduled` (the entry's `at` adds jitter).
-    Fire { scheduled: Timestamp },
+    /// The bot's next scheduled fire, `BotRuntime::next_fire` (the entry's
+    /// `at` adds jitter); the generation check guarantees they match.
+    Fire,
     /// The end of a cool-down.
     Recovery,
 }
@@ -226,8 +233,11 @@ impl BotmanBuilder {
                 wake: Notify::new(),
                 running: AtomicBool::new(false),
                 seq: AtomicU64::new(0),
-                in_flight: watch::Sender::new(0),
-                version: watch::Sender::new(0),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+                version: AtomicU64::new(0),
+                changed: Notify::new(),
+                waiters: AtomicUsize::new(0),
             }),
         })
     }
@@ -293,47 +303,76 @@ impl Botman {
     ///
     /// Errors: a bot with that name is already added.
     pub fn add_bot(&self, bot: Bot) -> Result<(), Error> {
-        let now = self.inner.clock.now();
-        if bot.policy.com && !cfg!(windows) {
-            tracing::warn!(bot = %bot.name, "is_com_bot has no effect outside Windows");
-        }
-        let entry = Arc::new(BotEntry {
-            name: bot.name.clone(),
-            job: bot.job,
-            policy: bot.policy,
-            since: now,
-            st: Mutex::new(BotRuntime {
-                schedules: bot.schedules,
-                generation: 0,
-                removed: false,
-                paused: false,
-                next_fire: None,
-                running: 0,
-                queued: None,
-                timeout_until: None,
-                current_timeout: Duration::ZERO,
-                error: false,
-                counters: Counters::default(),
-            }),
-        });
-        lock(&entry.st).current_timeout = entry.policy.initial_timeout;
-        {
-            let mut bots = lock(&self.inner.bots);
-            if bots.contains_key(&bot.name) {
-                return Err(Error::duplicate_bot(&bot.name));
-            }
-            bots.insert(bot.name, Arc::clone(&entry));
-        }
-        self.inner.reschedule(&entry, now);
-        Ok(())
+        self.add_bots(std::iter::once(bot))
     }
 
-    /// Adds many bots at once, taking the locks once: the way to load
-    /// thousands. Stops at the first duplicate name (bots before it stay).
+    /// Adds many bots at once, taking each lock once: the way to load
+    /// thousands. All or nothing: a name already added, or given twice,
+    /// adds none of them.
     pub fn add_bots(&self, bots: impl IntoIterator<Item = Bot>) -> Result<(), Error> {
-        for bot in bots {
-            self.add_bot(bot)?;
+        let now = self.inner.clock.now();
+        let entries: Vec<Arc<BotEntry>> = bots
+            .into_iter()
+            .map(|bot| {
+                if bot.policy.com && !cfg!(windows) {
+                    tracing::warn!(bot = %bot.name, "is_com_bot has no effect outside Windows");
+                }
+                Arc::new(BotEntry {
+                    name: bot.name,
+                    job: bot.job,
+                    since: now,
+                    st: Mutex::new(BotRuntime {
+                        schedules: bot.schedules,
+                        generation: 0,
+                        removed: false,
+                        paused: false,
+                        next_fire: None,
+                        running: 0,
+                        queued: None,
+                        timeout_until: None,
+                        current_timeout: bot.policy.initial_timeout,
+                        error: false,
+                        counters: Counters::default(),
+                    }),
+                    policy: bot.policy,
+                })
+            })
+            .collect();
+        {
+            let mut map = lock(&self.inner.bots);
+            map.reserve(entries.len());
+            for (i, e) in entries.iter().enumerate() {
+                if map.contains_key(&e.name) {
+                    for added in &entries[..i] {
+                        map.remove(&added.name);
+                    }
+                    return Err(Error::duplicate_bot(&e.name));
+                }
+                map.insert(Arc::clone(&e.name), Arc::clone(e));
+            }
         }
+        let running = self.inner.running.load(Ordering::SeqCst);
+        let mut heap_entries = Vec::with_capacity(if running { entries.len() } else { 0 });
+        for e in &entries {
+            let mut st = lock(&e.st);
+            st.next_fire = st.next_after(now, &self.inner.default_tz);
+            if let (true, Some(next)) = (running, st.next_fire) {
+                let at = add(next, jitter_for(&e.name, next, e.policy.jitter));
+                let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+                heap_entries.push(Reverse(HeapEntry {
+                    at,
+                    seq,
+                    generation: st.generation,
+                    kind: Kind::Fire,
+                    bot: Arc::clone(e),
+                }));
+            }
+        }
+        if !heap_entries.is_empty() {
+            lock(&self.inner.sched).extend(heap_entries);
+            self.inner.wake.notify_one();
+        }
+        self.inner.bump();
         Ok(())
     }
 
@@ -351,7 +390,10 @@ impl Botman {
 
     /// The names of the bots, sorted.
     pub fn bot_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = lock(&self.inner.bots).keys().cloned().collect();
+        let mut v: Vec<String> = lock(&self.inner.bots)
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
         v.sort();
         v
     }
@@ -421,9 +463,19 @@ impl Botman {
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.wake.notify_one();
         self.inner.bump();
-        let mut rx = self.inner.in_flight.subscribe();
+        let drained = async {
+            loop {
+                let idle = self.inner.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
         tokio::select! {
-            _ = rx.wait_for(|n| *n == 0) => {}
+            () = drained => {}
             () = self.inner.clock.sleep_until(deadline) => {}
         }
         let abandoned = self.running_bots();
@@ -437,7 +489,7 @@ impl Botman {
         let mut v: Vec<String> = lock(&self.inner.bots)
             .values()
             .filter(|b| lock(&b.st).running > 0)
-            .map(|b| b.name.clone())
+            .map(|b| b.name.to_string())
             .collect();
         v.sort();
         v
@@ -489,18 +541,26 @@ impl Botman {
         timeout: Duration,
         mut done: impl FnMut(&[BotMetrics]) -> bool,
     ) -> bool {
-        let mut rx = self.inner.version.subscribe();
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.inner.waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.inner.waiters);
         let check = async {
             loop {
+                let changed = self.inner.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
                 if done(&self.metrics()) {
                     return;
                 }
-                if rx.changed().await.is_err() {
-                    return;
-                }
+                changed.await;
             }
         };
-        tokio::time::timeout(timeout, check).await.is_ok() && done(&self.metrics())
+        tokio::time::timeout(timeout, check).await.is_ok() || done(&self.metrics())
     }
 }
 
@@ -520,7 +580,7 @@ impl BotEntry {
         let c = &st.counters;
         let (p50, p99) = c.percentiles();
         BotMetrics {
-            name: self.name.clone(),
+            name: self.name.to_string(),
             state,
             runs: c.runs,
             successes: c.successes,
@@ -589,8 +649,19 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
 }
 
 impl Inner {
+    fn run_finished(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Records that metrics changed; wakes `wait_until` callers, if any (a
+    /// single atomic load otherwise: this is on every run's path).
     fn bump(&self) {
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.version.fetch_add(1, Ordering::Relaxed);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
     }
 
     fn push(&self, entry: &Arc<BotEntry>, at: Timestamp, generation: u32, kind: Kind) {
@@ -627,7 +698,7 @@ impl Inner {
         }
         if let Some(next) = next {
             let at = add(next, jitter_for(&entry.name, next, entry.policy.jitter));
-            self.push(entry, at, generation, Kind::Fire { scheduled: next });
+            self.push(entry, at, generation, Kind::Fire);
         }
         if let Some(t) = timeout.filter(|t| *t > from) {
             self.push(entry, t, generation, Kind::Recovery);
@@ -686,7 +757,10 @@ impl Inner {
                     self.spawn_run(Arc::clone(bot), Trigger::Recovery, Some(e.at), None);
                 }
             }
-            Kind::Fire { scheduled } => {
+            Kind::Fire => {
+                let Some(scheduled) = st.next_fire else {
+                    return;
+                };
                 // The next fire comes from the scheduled instant, never from
                 // "now": nothing drifts, nothing fires twice.
                 let grace = SignedDuration::try_from(bot.policy.misfire_grace)
@@ -745,7 +819,7 @@ impl Inner {
                 drop(st);
                 if let Some(n) = next {
                     let at = add(n, jitter_for(&bot.name, n, bot.policy.jitter));
-                    self.push(bot, at, generation, Kind::Fire { scheduled: n });
+                    self.push(bot, at, generation, Kind::Fire);
                 }
             }
         }
@@ -766,7 +840,7 @@ impl Inner {
             st.counters.skipped += fires.len() as u64 - 1;
             return;
         }
-        self.in_flight.send_modify(|n| *n += 1);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         let inner = Arc::clone(self);
         let bot = Arc::clone(bot);
         self.exec.rt.spawn(async move {
@@ -782,7 +856,7 @@ impl Inner {
                 }
                 inner.run(&bot, Trigger::Scheduled, Some(at)).await;
             }
-            inner.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+            inner.run_finished();
             inner.bump();
         });
     }
@@ -840,14 +914,14 @@ impl Inner {
         scheduled: Option<Timestamp>,
         done: Option<oneshot::Sender<RunOutcome>>,
     ) {
-        self.in_flight.send_modify(|n| *n += 1);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         let inner = Arc::clone(self);
         self.exec.rt.spawn(async move {
             let outcome = inner.run(&bot, trigger, scheduled).await;
             if let Some(done) = done {
                 let _ = done.send(outcome);
             }
-            inner.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+            inner.run_finished();
             inner.bump();
         });
     }
@@ -867,7 +941,7 @@ impl Inner {
                     let mut st = lock(&bot.st);
                     st.running = st.running.saturating_sub(1);
                     return RunOutcome {
-                        bot: bot.name.clone(),
+                        bot: bot.name.to_string(),
                         trigger,
                         scheduled,
                         started,
@@ -976,7 +1050,7 @@ impl Inner {
             }
         }
         RunOutcome {
-            bot: bot.name.clone(),
+            bot: bot.name.to_string(),
             trigger,
             scheduled,
             started,
@@ -1051,7 +1125,7 @@ impl BotRef {
         {
             let mut st = lock(&self.entry.st);
             let before = st.schedules.len();
-            st.schedules.retain(|s| s.text != expr);
+            st.schedules.retain(|s| &*s.text != expr);
             if st.schedules.len() == before {
                 return Err(Error::unknown_schedule(&self.entry.name, expr));
             }

@@ -2,16 +2,17 @@
 //! the time limit, and the outcome.
 
 use std::any::Any;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::bot::{Job, MAX_RETRY_DELAY, Policy, is_soft};
+use crate::bot::{Job, JobResult, MAX_RETRY_DELAY, Policy, is_soft};
 use crate::clock::Clock;
 
 /// Why a run was started.
@@ -135,7 +136,7 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     }
 }
 
-fn classify(result: crate::bot::JobResult) -> Attempt {
+fn classify(result: JobResult) -> Attempt {
     match result {
         Ok(v) => Attempt::Ok(v),
         Err(e) if is_soft(e.as_ref()) => Attempt::Soft(e.to_string()),
@@ -180,19 +181,20 @@ pub(crate) async fn attempt(exec: &Exec, job: &Job, policy: &Policy) -> Attempt 
             }
         }
         Job::Async(f) => {
-            let f = Arc::clone(f);
             let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f())) {
                 Ok(fut) => fut,
                 Err(panic) => return Attempt::Failed(panic_message(panic.as_ref())),
             };
-            let mut handle = exec.rt.spawn(fut);
+            // Polled inline in the run's task (no second task per run); a
+            // panic while polling is caught like one in a thread. Dropping the
+            // future on the time limit cancels the job.
+            let fut = CatchUnwind(fut);
             let joined = match deadline {
-                None => (&mut handle).await,
+                None => fut.await,
                 Some(d) => {
                     tokio::select! {
-                        r = &mut handle => r,
+                        r = fut => r,
                         () = exec.clock.sleep_until(d) => {
-                            handle.abort();
                             return Attempt::Failed(limit_text(policy.time_limit));
                         }
                     }
@@ -200,9 +202,23 @@ pub(crate) async fn attempt(exec: &Exec, job: &Job, policy: &Policy) -> Attempt 
             };
             match joined {
                 Ok(result) => classify(result),
-                Err(e) if e.is_panic() => Attempt::Failed(panic_message(e.into_panic().as_ref())),
-                Err(e) => Attempt::Failed(format!("the task was cancelled: {e}")),
+                Err(panic) => Attempt::Failed(panic_message(panic.as_ref())),
             }
+        }
+    }
+}
+
+/// Polls a boxed job future, turning a panic into an error value.
+struct CatchUnwind(Pin<Box<dyn Future<Output = JobResult> + Send + 'static>>);
+
+impl Future for CatchUnwind {
+    type Output = Result<JobResult, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! instant); claiming it succeeds once per identity, which is what makes a
 //! cluster of managers sharing a store run each fire exactly once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -44,11 +44,19 @@ pub trait Store: Send + Sync + 'static {
 /// stays bounded however long the process runs.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    claims: Mutex<HashMap<String, VecDeque<i64>>>,
+    claims: Mutex<HashMap<Box<str>, Recent>>,
 }
 
-/// Claims remembered per bot.
-const RECENT_CLAIMS: usize = 16;
+/// Claims remembered per bot: fires are claimed in order, give or take
+/// jitter, so a few suffice, and they stay inline (no allocation per bot).
+const RECENT_CLAIMS: usize = 4;
+
+#[derive(Debug, Default)]
+struct Recent {
+    at: [i64; RECENT_CLAIMS],
+    len: u8,
+    next: u8,
+}
 
 impl MemoryStore {
     /// An empty store.
@@ -61,15 +69,14 @@ impl MemoryStore {
         let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
         let recent = match claims.get_mut(bot) {
             Some(r) => r,
-            None => claims.entry(bot.to_owned()).or_default(),
+            None => claims.entry(Box::from(bot)).or_default(),
         };
-        if recent.contains(&key) {
+        if recent.at[..usize::from(recent.len)].contains(&key) {
             return false;
         }
-        if recent.len() >= RECENT_CLAIMS {
-            recent.pop_front();
-        }
-        recent.push_back(key);
+        recent.at[usize::from(recent.next)] = key;
+        recent.next = ((usize::from(recent.next) + 1) % RECENT_CLAIMS) as u8;
+        recent.len = (recent.len + 1).min(RECENT_CLAIMS as u8);
         true
     }
 }

@@ -697,3 +697,27 @@ fn com_bots_build_everywhere() {
     m.add_bot(bot).unwrap();
     assert!(m.run_bot("excel").unwrap().wait().unwrap().is_success());
 }
+
+#[test]
+fn add_bots_is_all_or_nothing() {
+    let m = Botman::new();
+    let mk = |n: &str| {
+        Bot::builder(n)
+            .schedule("0 0 1 1 *")
+            .job(|| Ok::<(), JobError>(()))
+            .build()
+            .unwrap()
+    };
+    m.add_bots([mk("a"), mk("b")]).unwrap();
+    assert!(
+        m.add_bots([mk("c"), mk("a")])
+            .unwrap_err()
+            .is_duplicate_bot()
+    );
+    assert!(
+        m.add_bots([mk("d"), mk("d")])
+            .unwrap_err()
+            .is_duplicate_bot()
+    );
+    assert_eq!(m.bot_names(), ["a", "b"]);
+}
