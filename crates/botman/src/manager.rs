@@ -723,8 +723,15 @@ impl Inner {
                 heap.peek().map(|Reverse(top)| top.at)
             };
             if !due.is_empty() {
+                // Next fires are pushed back under one lock for the batch.
+                let mut next = Vec::with_capacity(due.len());
                 for e in due {
-                    self.handle_due(e, now);
+                    if let Some(n) = self.handle_due(e, now) {
+                        next.push(Reverse(n));
+                    }
+                }
+                if !next.is_empty() {
+                    lock(&self.sched).extend(next);
                 }
                 self.bump();
                 continue;
@@ -741,11 +748,12 @@ impl Inner {
         }
     }
 
-    fn handle_due(self: &Arc<Self>, e: HeapEntry, now: Timestamp) {
+    /// Decides a due heap entry; returns the bot's next heap entry, if any.
+    fn handle_due(self: &Arc<Self>, e: HeapEntry, now: Timestamp) -> Option<HeapEntry> {
         let bot = &e.bot;
         let mut st = lock(&bot.st);
         if st.removed || st.generation != e.generation {
-            return;
+            return None;
         }
         match e.kind {
             Kind::Recovery => {
@@ -756,10 +764,11 @@ impl Inner {
                     tracing::info!(bot = %bot.name, "cool-down over: recovery run");
                     self.spawn_run(Arc::clone(bot), Trigger::Recovery, Some(e.at), None);
                 }
+                None
             }
             Kind::Fire => {
                 let Some(scheduled) = st.next_fire else {
-                    return;
+                    return None;
                 };
                 // The next fire comes from the scheduled instant, never from
                 // "now": nothing drifts, nothing fires twice.
@@ -817,10 +826,13 @@ impl Inner {
                     _ => self.dispatch_batch(bot, &mut st, run_late, now),
                 }
                 drop(st);
-                if let Some(n) = next {
-                    let at = add(n, jitter_for(&bot.name, n, bot.policy.jitter));
-                    self.push(bot, at, generation, Kind::Fire);
-                }
+                next.map(|n| HeapEntry {
+                    at: add(n, jitter_for(&bot.name, n, bot.policy.jitter)),
+                    seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                    generation,
+                    kind: Kind::Fire,
+                    bot: Arc::clone(bot),
+                })
             }
         }
     }
@@ -933,7 +945,7 @@ impl Inner {
         scheduled: Option<Timestamp>,
     ) -> RunOutcome {
         let started = self.clock.now();
-        if let (Trigger::Scheduled, Some(at)) = (trigger, scheduled) {
+        if let (Trigger::Scheduled, Some(at), true) = (trigger, scheduled, self.store.is_shared()) {
             // The store decides who runs a fire: once per (bot, instant).
             match self.store.claim_fire(&bot.name, at).await {
                 Ok(true) => {}

@@ -35,6 +35,13 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the fire (bot, instant). `Ok(true)` exactly once per identity
     /// across every manager sharing the store; `Ok(false)` after that.
     fn claim_fire<'a>(&'a self, bot: &'a str, at: Timestamp) -> StoreFuture<'a, bool>;
+
+    /// Whether other processes share this store. When they do not, the
+    /// scheduler's own bookkeeping already runs each fire once and the claim
+    /// is skipped (it would only cost time on every run). Defaults to true.
+    fn is_shared(&self) -> bool {
+        true
+    }
 }
 
 /// Claims held in memory: one process, no persistence.
@@ -85,6 +92,11 @@ impl Store for MemoryStore {
     fn claim_fire<'a>(&'a self, bot: &'a str, at: Timestamp) -> StoreFuture<'a, bool> {
         let won = self.claim(bot, at);
         Box::pin(std::future::ready(Ok(won)))
+    }
+
+    /// One process only: claims are not needed to run fires once.
+    fn is_shared(&self) -> bool {
+        false
     }
 }
 
