@@ -767,9 +767,7 @@ impl Inner {
                 None
             }
             Kind::Fire => {
-                let Some(scheduled) = st.next_fire else {
-                    return None;
-                };
+                let scheduled = st.next_fire?;
                 // The next fire comes from the scheduled instant, never from
                 // "now": nothing drifts, nothing fires twice.
                 let grace = SignedDuration::try_from(bot.policy.misfire_grace)
