@@ -721,3 +721,48 @@ fn add_bots_is_all_or_nothing() {
     );
     assert_eq!(m.bot_names(), ["a", "b"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_jobs_share_a_bounded_pool() {
+    let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+    let m = Botman::builder()
+        .clock(clock.clone())
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let entered = Arc::new(AtomicUsize::new(0));
+    let (g, j) = gate();
+    let j = Arc::new(j);
+    for name in ["w1", "w2", "w3"] {
+        let (e, j) = (Arc::clone(&entered), Arc::clone(&j));
+        let job = move || {
+            e.fetch_add(1, Ordering::SeqCst);
+            j()
+        };
+        m.add_bot(
+            Bot::builder(name)
+                .schedule("0 0 1 1 *")
+                .job(job)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    let handles = m.run_all_bots();
+    let two = async {
+        while entered.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, two).await.expect("two start");
+    // The third waits for a slot: give it every chance to (wrongly) start.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(entered.load(Ordering::SeqCst), 2);
+    release(&g);
+    for h in handles {
+        assert!(h.await.unwrap().is_success());
+    }
+    assert_eq!(entered.load(Ordering::SeqCst), 3);
+}
