@@ -448,7 +448,12 @@ impl BotBuilder {
         let mut schedules = Vec::with_capacity(self.schedules.len());
         for (i, (expr, tz)) in self.schedules.iter().enumerate() {
             let s = Schedule::new(expr, tz.as_deref()).map_err(|e| {
-                Error::invalid_bot(name, &format!("schedule {} (`{expr}`): {e}", i + 1))
+                // The parse error already quotes the text; say which schedule.
+                let why = match std::error::Error::source(&e) {
+                    Some(parse) => parse.to_string(),
+                    None => e.to_string(),
+                };
+                Error::invalid_bot(name, &format!("schedule {} (`{expr}`): {why}", i + 1))
             })?;
             schedules.push(s);
         }
