@@ -39,6 +39,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Works from a plain `fn main` (it starts its own small tokio runtime) and
 /// from inside a tokio application (it uses the current runtime).
 ///
+/// A started scheduler runs until [`stop`](Botman::stop): dropping every
+/// handle does not stop it (as the Python library's global loop).
+///
 /// ```
 /// use botman::{Bot, Botman};
 ///
@@ -398,12 +401,16 @@ impl Botman {
         v
     }
 
-    /// A handle on one bot, for its state and schedule.
-    pub fn bot(&self, name: &str) -> Result<BotRef, Error> {
-        let entry = lock(&self.inner.bots)
+    fn entry(&self, name: &str) -> Result<Arc<BotEntry>, Error> {
+        lock(&self.inner.bots)
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::unknown_bot(name))?;
+            .ok_or_else(|| Error::unknown_bot(name))
+    }
+
+    /// A handle on one bot, for its state and schedule.
+    pub fn bot(&self, name: &str) -> Result<BotRef, Error> {
+        let entry = self.entry(name)?;
         Ok(BotRef {
             manager: self.clone(),
             entry,
@@ -497,10 +504,7 @@ impl Botman {
 
     /// Runs a bot now, outside its schedule (no cool-down or overlap check).
     pub fn run_bot(&self, name: &str) -> Result<RunHandle, Error> {
-        let entry = lock(&self.inner.bots)
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::unknown_bot(name))?;
+        let entry = self.entry(name)?;
         let (tx, rx) = oneshot::channel();
         lock(&entry.st).running += 1;
         self.inner.spawn_run(entry, Trigger::Manual, None, Some(tx));
@@ -525,10 +529,7 @@ impl Botman {
 
     /// Metrics of one bot.
     pub fn metrics_of(&self, name: &str) -> Result<BotMetrics, Error> {
-        let entry = lock(&self.inner.bots)
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::unknown_bot(name))?;
+        let entry = self.entry(name)?;
         Ok(entry.metrics(self.inner.clock.now()))
     }
 
