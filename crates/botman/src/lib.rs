@@ -31,6 +31,10 @@
 //!   [`ManualClock`] in tests.
 //! - [`Store`]: where fires are claimed, once per (bot, instant).
 //!   [`MemoryStore`] by default.
+//! - [`EventManager`]: publishes [`BotEvent`]s (run started, attempt failed,
+//!   run succeeded/failed, cool-down entered/left, fire skipped/missed,
+//!   manager started/stopping/stopped, scheduling decisions) to subscribers,
+//!   each with its own bounded queue and delivery thread.
 //! - [`Cron`] and friends are re-exported from `botman-cron`.
 //!
 //! # Policies
@@ -87,7 +91,14 @@
 //! | `bot.run()` | [`Botman::run_bot`] |
 //! | `SoftError(bot_name, bot_id, message)` | [`SoftError::new`]`(message)` (the runner knows the bot) |
 //! | (none) | [`BotRef::pause`], [`BotRef::resume`], [`Overlap`], [`Misfire`], jitter, time limit |
-//! | `GLOBAL_EVENT_MANAGER`, `subscribe_slack_webhook`, ... | events and receivers: next release (issue 4) |
+//! | `GLOBAL_EVENT_MANAGER` | [`EventManager::global`] (or a manager's own: [`BotmanBuilder::event_manager`], [`Botman::events`]) |
+//! | `BotEvent(bot_name, bot_id, event_type, description, data)` | [`BotEvent`] (plus `at`) |
+//! | `EventType.info / error / warning / debug` | [`EventType`]`::{Info, Error, Warning, Debug}` |
+//! | `subscribe(bot_name, callback, event_types)` | [`EventManager::subscribe`] → [`SubscriptionId`] (`"all"` and empty types work as in Python) |
+//! | `unsubscribe(bot_name, callback)` | [`EventManager::unsubscribe`]`(id)`, [`EventManager::unsubscribe_bot`] |
+//! | `publish(event)` | [`EventManager::publish`] (never blocks) |
+//! | `start()`, `stop()`, `wait_until_empty(timeout)` | [`EventManager::start`], [`EventManager::stop`], [`EventManager::wait_until_empty`] |
+//! | `slack_webhook=`, `chime_webhook=`, `subscribe_slack_webhook`, ... | receivers: not yet (issue 4) |
 //!
 //! # What this crate does not do
 //!
@@ -99,6 +110,7 @@ mod bot;
 mod clock;
 mod com;
 mod error;
+mod events;
 mod manager;
 mod metrics;
 mod runner;
@@ -109,6 +121,9 @@ pub use crate::bot::{
 };
 pub use crate::clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use crate::error::Error;
+pub use crate::events::{
+    BotEvent, DEFAULT_QUEUE, EventManager, EventType, SubscriptionId, SubscriptionStats,
+};
 pub use crate::manager::{BotRef, Botman, BotmanBuilder, StopReport};
 pub use crate::metrics::{BotMetrics, BotState};
 pub use crate::runner::{RunHandle, RunOutcome, RunStatus, Trigger};

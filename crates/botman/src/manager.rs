@@ -20,6 +20,7 @@ use tokio::sync::{Notify, Semaphore, oneshot};
 use crate::bot::{Bot, Job, Misfire, Overlap, Policy, Schedule};
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
+use crate::events::{BotEvent, EventManager, EventType};
 use crate::metrics::{BotMetrics, BotState, Counters};
 use crate::runner::{self, Attempt, Exec, RunHandle, RunOutcome, RunStatus, Trigger};
 use crate::store::{MemoryStore, Store};
@@ -65,6 +66,7 @@ pub(crate) struct Inner {
     name: Mutex<String>,
     clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
+    events: EventManager,
     default_tz: TimeZone,
     grace: Duration,
     exec: Exec,
@@ -161,6 +163,7 @@ pub struct BotmanBuilder {
     default_tz: TimeZone,
     clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
+    events: Option<EventManager>,
     grace: Duration,
 }
 
@@ -197,6 +200,13 @@ impl BotmanBuilder {
         self
     }
 
+    /// Where the manager and its bots publish events. Defaults to
+    /// [`EventManager::global`].
+    pub fn event_manager(mut self, events: EventManager) -> BotmanBuilder {
+        self.events = Some(events);
+        self
+    }
+
     /// How long `stop` waits for running jobs. Defaults to 30 s.
     pub fn shutdown_grace(mut self, grace: Duration) -> BotmanBuilder {
         self.grace = grace;
@@ -228,6 +238,9 @@ impl BotmanBuilder {
                 },
                 clock: self.clock,
                 store: self.store,
+                events: self
+                    .events
+                    .unwrap_or_else(|| EventManager::global().clone()),
                 default_tz: self.default_tz,
                 grace: self.grace,
                 _runtime: runtime,
@@ -283,6 +296,7 @@ impl Botman {
             default_tz: TimeZone::UTC,
             clock: Arc::new(SystemClock),
             store: Arc::new(MemoryStore::new()),
+            events: None,
             grace: Duration::from_secs(30),
         }
     }
@@ -295,6 +309,11 @@ impl Botman {
     /// Renames the manager.
     pub fn set_name(&self, name: impl Into<String>) {
         *lock(&self.inner.name) = name.into();
+    }
+
+    /// The event manager the manager and its bots publish to.
+    pub fn events(&self) -> &EventManager {
+        &self.inner.events
     }
 
     /// The manager's clock.
@@ -354,6 +373,12 @@ impl Botman {
                 map.insert(Arc::clone(&e.name), Arc::clone(e));
             }
         }
+        for e in &entries {
+            self.inner.emit(e, EventType::Info, || "bot added".to_owned(), || {
+                let st = lock(&e.st);
+                serde_json::json!({"schedules": st.schedules.iter().map(|s| s.expr()).collect::<Vec<_>>()})
+            });
+        }
         let running = self.inner.running.load(Ordering::SeqCst);
         let mut heap_entries = Vec::with_capacity(if running { entries.len() } else { 0 });
         for e in &entries {
@@ -384,10 +409,18 @@ impl Botman {
         let entry = lock(&self.inner.bots)
             .remove(name)
             .ok_or_else(|| Error::unknown_bot(name))?;
-        let mut st = lock(&entry.st);
-        st.removed = true;
-        st.generation = st.generation.wrapping_add(1);
-        st.next_fire = None;
+        {
+            let mut st = lock(&entry.st);
+            st.removed = true;
+            st.generation = st.generation.wrapping_add(1);
+            st.next_fire = None;
+        }
+        self.inner.emit(
+            &entry,
+            EventType::Info,
+            || "bot removed".to_owned(),
+            || serde_json::Value::Null,
+        );
         Ok(())
     }
 
@@ -433,6 +466,11 @@ impl Botman {
             .rt
             .spawn(async move { inner.scheduler_loop().await });
         tracing::info!(manager = %self.name(), bots = bots.len(), "started");
+        self.inner.emit_manager(
+            EventType::Info,
+            "manager started",
+            serde_json::json!({"bots": bots.len()}),
+        );
     }
 
     /// Whether the scheduler is running.
@@ -467,6 +505,11 @@ impl Botman {
         // The grace period is fixed before the stop becomes visible, so a test
         // that sees `is_running() == false` may move a manual clock past it.
         let deadline = add(self.inner.clock.now(), self.inner.grace);
+        self.inner.emit_manager(
+            EventType::Info,
+            "manager stopping",
+            serde_json::json!({"grace_s": self.inner.grace.as_secs_f64()}),
+        );
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.wake.notify_one();
         self.inner.bump();
@@ -489,6 +532,16 @@ impl Botman {
         if !abandoned.is_empty() {
             tracing::warn!(?abandoned, "stopped with runs still going");
         }
+        let kind = if abandoned.is_empty() {
+            EventType::Info
+        } else {
+            EventType::Warning
+        };
+        self.inner.emit_manager(
+            kind,
+            "manager stopped",
+            serde_json::json!({"abandoned": abandoned}),
+        );
         StopReport { abandoned }
     }
 
@@ -650,6 +703,42 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
 }
 
 impl Inner {
+    /// Publishes a bot's event; builds nothing when nobody listens.
+    fn emit(
+        &self,
+        bot: &BotEntry,
+        event_type: EventType,
+        description: impl FnOnce() -> String,
+        data: impl FnOnce() -> serde_json::Value,
+    ) {
+        if !self.events.has_subscribers() {
+            return;
+        }
+        self.events.publish(BotEvent {
+            bot_name: bot.name.to_string(),
+            // Stable for the bot's life in this process: its allocation.
+            bot_id: format!("{:x}", std::ptr::from_ref(bot) as usize),
+            event_type,
+            description: description(),
+            data: data(),
+            at: self.clock.now(),
+        });
+    }
+
+    fn emit_manager(&self, event_type: EventType, description: &str, data: serde_json::Value) {
+        if !self.events.has_subscribers() {
+            return;
+        }
+        self.events.publish(BotEvent {
+            bot_name: lock(&self.name).clone(),
+            bot_id: format!("{:x}", std::ptr::from_ref(self) as usize),
+            event_type,
+            description: description.to_owned(),
+            data,
+            at: self.clock.now(),
+        });
+    }
+
     fn run_finished(&self) {
         if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle.notify_waiters();
@@ -763,6 +852,12 @@ impl Inner {
                     st.running += 1;
                     drop(st);
                     tracing::info!(bot = %bot.name, "cool-down over: recovery run");
+                    self.emit(
+                        bot,
+                        EventType::Info,
+                        || "left cool-down: recovery run".to_owned(),
+                        || serde_json::Value::Null,
+                    );
                     self.spawn_run(Arc::clone(bot), Trigger::Recovery, Some(e.at), None);
                 }
                 None
@@ -796,6 +891,12 @@ impl Inner {
                 }
                 st.next_fire = next;
                 let generation = st.generation;
+                self.emit(
+                    bot,
+                    EventType::Debug,
+                    || "next fire scheduled".to_owned(),
+                    || serde_json::json!({"next": next}),
+                );
                 let (mut run_late, missed) = match bot.policy.misfire {
                     // One run stands for every late fire, and for the on-time
                     // ones too when there are late ones.
@@ -816,6 +917,9 @@ impl Inner {
                 };
                 st.counters.missed += missed as u64 + u64::from(uncounted);
                 if missed > 0 || uncounted {
+                    self.emit(bot, EventType::Warning, || format!("{missed} fire(s) missed"), || {
+                        serde_json::json!({"missed": missed, "at_least": uncounted, "grace_s": bot.policy.misfire_grace.as_secs_f64(), "policy": format!("{:?}", bot.policy.misfire)})
+                    });
                     tracing::warn!(bot = %bot.name, missed, uncounted, "fires missed: noticed after their misfire grace");
                 }
                 run_late.extend(on_time);
@@ -878,6 +982,12 @@ impl Inner {
         let skip = |st: &mut BotRuntime, reason: &str| {
             st.counters.skipped += 1;
             tracing::warn!(bot = %bot.name, scheduled = %at, reason, "fire skipped");
+            self.emit(
+                bot,
+                EventType::Warning,
+                || format!("fire skipped ({reason})"),
+                || serde_json::json!({"scheduled": at, "reason": reason}),
+            );
             false
         };
         if st.paused {
@@ -971,6 +1081,10 @@ impl Inner {
             st.counters.last_run = Some(started);
         }
         self.bump();
+        self.emit(bot, EventType::Info, || "run started".to_owned(), || {
+            let lateness = scheduled.map(|s| started.duration_since(s).as_secs_f64() * 1e3);
+            serde_json::json!({"trigger": format!("{trigger:?}"), "scheduled": scheduled, "lateness_ms": lateness})
+        });
         let policy = &bot.policy;
         let mut attempts = 0;
         let mut value = None;
@@ -992,6 +1106,13 @@ impl Inner {
                 }
                 Attempt::Failed(msg) => {
                     tracing::warn!(bot = %bot.name, attempt = k, of = policy.retries, error = %msg, "attempt failed");
+                    let last = k == policy.retries;
+                    self.emit(
+                        bot,
+                        if last { EventType::Error } else { EventType::Warning },
+                        || format!("attempt {k} of {} failed: {msg}", policy.retries),
+                        || serde_json::json!({"attempt": k, "of": policy.retries, "error": msg, "last": last}),
+                    );
                     error = Some(msg);
                     if k < policy.retries {
                         // The deadline is fixed before the retry is visible in
@@ -1047,7 +1168,57 @@ impl Inner {
             }
             queued
         };
+        let data = || serde_json::json!({"duration_ms": duration.as_secs_f64() * 1e3, "attempts": attempts, "scheduled": scheduled});
+        match status {
+            RunStatus::Succeeded => self.emit(
+                bot,
+                EventType::Info,
+                || "run succeeded".to_owned(),
+                || {
+                    let mut d = data();
+                    d["result"] = value.clone().unwrap_or(serde_json::Value::Null);
+                    d
+                },
+            ),
+            RunStatus::SoftFailed => self.emit(
+                bot,
+                EventType::Error,
+                || {
+                    format!(
+                        "run failed (soft error): {}",
+                        error.as_deref().unwrap_or("")
+                    )
+                },
+                || {
+                    let mut d = data();
+                    d["error"] = serde_json::json!(error);
+                    d["soft"] = serde_json::json!(true);
+                    d
+                },
+            ),
+            _ => self.emit(
+                bot,
+                EventType::Error,
+                || {
+                    format!(
+                        "run failed after {attempts} attempt(s): {}",
+                        error.as_deref().unwrap_or("")
+                    )
+                },
+                || {
+                    let mut d = data();
+                    d["error"] = serde_json::json!(error);
+                    d
+                },
+            ),
+        }
         if let Some((until, generation)) = recovery {
+            self.emit(
+                bot,
+                EventType::Warning,
+                || "entered cool-down".to_owned(),
+                || serde_json::json!({"until": until}),
+            );
             self.push(bot, until, generation, Kind::Recovery);
         }
         if let Some(at) = queued {
