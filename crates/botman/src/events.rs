@@ -307,14 +307,18 @@ impl EventManager {
     /// Publishes an event to every matching subscriber. Never blocks.
     pub fn publish(&self, event: BotEvent) {
         self.inner.published.fetch_add(1, Ordering::Relaxed);
+        if !self.has_subscribers() {
+            return;
+        }
+        // One allocation shared by every subscriber's queue.
+        let event = Arc::new(event);
         let subs = read(&self.inner.subs);
         let bit = event.event_type.bit();
-        let mut shared: Option<Arc<BotEvent>> = None;
         for s in subs.iter() {
             if s.types & bit == 0 || s.bot.as_deref().is_some_and(|b| b != event.bot_name) {
                 continue;
             }
-            let ev = Arc::clone(shared.get_or_insert_with(|| Arc::new(event.clone())));
+            let ev = Arc::clone(&event);
             s.stats.queued.fetch_add(1, Ordering::SeqCst);
             match s.tx.try_send(ev) {
                 Ok(()) => {}
