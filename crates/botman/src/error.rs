@@ -11,6 +11,10 @@ pub struct Error {
 
 #[derive(Debug)]
 enum Kind {
+    InvalidWebhook {
+        url: String,
+        message: String,
+    },
     Schedule {
         expr: String,
         source: botman_cron::ParseError,
@@ -91,6 +95,16 @@ impl Error {
         }
     }
 
+    /// `url` must already be redacted.
+    pub(crate) fn invalid_webhook(url: &str, message: &str) -> Error {
+        Error {
+            kind: Kind::InvalidWebhook {
+                url: url.to_owned(),
+                message: message.to_owned(),
+            },
+        }
+    }
+
     pub(crate) fn runtime(message: impl fmt::Display) -> Error {
         Error {
             kind: Kind::Runtime {
@@ -127,6 +141,11 @@ impl Error {
         )
     }
 
+    /// A webhook URL that cannot be posted to.
+    pub fn is_invalid_webhook(&self) -> bool {
+        matches!(self.kind, Kind::InvalidWebhook { .. })
+    }
+
     /// The async runtime could not be started (the OS refused threads).
     pub fn is_runtime(&self) -> bool {
         matches!(self.kind, Kind::Runtime { .. })
@@ -149,6 +168,10 @@ impl fmt::Display for Error {
             Kind::UnknownSchedule { name, expr } => {
                 write!(f, "bot `{name}` has no schedule `{expr}`")
             }
+            Kind::InvalidWebhook { url, message } if url.is_empty() => {
+                write!(f, "invalid webhook: {message}")
+            }
+            Kind::InvalidWebhook { url, message } => write!(f, "invalid webhook {url}: {message}"),
             Kind::Runtime { message } => write!(f, "could not start the async runtime: {message}"),
         }
     }

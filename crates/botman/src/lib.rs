@@ -113,6 +113,7 @@ mod error;
 mod events;
 mod manager;
 mod metrics;
+mod receivers;
 mod runner;
 mod store;
 
@@ -126,6 +127,9 @@ pub use crate::events::{
 };
 pub use crate::manager::{BotRef, Botman, BotmanBuilder, StopReport};
 pub use crate::metrics::{BotMetrics, BotState};
+pub use crate::receivers::{
+    ChimeReceiver, Receiver, ReceiverStats, SlackReceiver, WebhookReceiver, WebhookUrl,
+};
 pub use crate::runner::{RunHandle, RunOutcome, RunStatus, Trigger};
 pub use crate::store::{MemoryStore, Store, StoreError, StoreFuture};
 pub use botman_cron::{Cron, CronIter, Field, ParseError, ParseErrorKind};

@@ -674,14 +674,20 @@ fn jitter_for(name: &str, at: Timestamp, jitter: Duration) -> Duration {
         return Duration::ZERO;
     }
     // FNV-1a: stable across processes and Rust versions, unlike SipHash keys.
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = Fnv::new();
     name.hash(&mut h);
     at.as_second().hash(&mut h);
     let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(h.finish() % nanos)
 }
 
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -1129,10 +1135,12 @@ impl Inner {
         let finished = self.clock.now();
         let duration = Duration::try_from(started.duration_until(finished)).unwrap_or_default();
         let mut recovery = None;
+        let mut failures = (0, 0); // (before this run, after it)
         let queued = {
             let mut st = lock(&bot.st);
             st.running = st.running.saturating_sub(1);
             st.counters.record_duration(duration);
+            failures.0 = st.counters.consecutive_failures;
             match status {
                 RunStatus::Succeeded => {
                     st.counters.successes += 1;
@@ -1158,6 +1166,7 @@ impl Inner {
                     tracing::warn!(bot = %bot.name, until = %until, "entering cool-down");
                 }
             }
+            failures.1 = st.counters.consecutive_failures;
             let queued = if st.running == 0 && !st.removed {
                 st.queued.take()
             } else {
@@ -1168,7 +1177,15 @@ impl Inner {
             }
             queued
         };
-        let data = || serde_json::json!({"duration_ms": duration.as_secs_f64() * 1e3, "attempts": attempts, "scheduled": scheduled});
+        let data = || {
+            serde_json::json!({
+                "duration_ms": duration.as_secs_f64() * 1e3,
+                "attempts": attempts,
+                "scheduled": scheduled,
+                "consecutive_failures": failures.1,
+                "recovered_after": if status == RunStatus::Succeeded { failures.0 } else { 0 },
+            })
+        };
         match status {
             RunStatus::Succeeded => self.emit(
                 bot,
