@@ -257,6 +257,8 @@ pub struct Bot {
     pub(crate) name: Arc<str>,
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) job: Job,
+    /// Slack and Chime webhooks: (is_chime, url, event types).
+    pub(crate) webhooks: Vec<(bool, String, Vec<crate::EventType>)>,
     /// Shared between bots with the same policies (most use the defaults).
     pub(crate) policy: Arc<Policy>,
 }
@@ -267,6 +269,10 @@ impl Bot {
         BotBuilder {
             name: name.into(),
             schedules: Vec::new(),
+            slack: Vec::new(),
+            chime: Vec::new(),
+            slack_types: Vec::new(),
+            chime_types: Vec::new(),
             job: None,
             policy: Policy::default(),
             retries_zero: false,
@@ -301,6 +307,10 @@ impl fmt::Debug for Bot {
 pub struct BotBuilder {
     name: String,
     schedules: Vec<(String, Option<String>)>,
+    slack: Vec<String>,
+    chime: Vec<String>,
+    slack_types: Vec<crate::EventType>,
+    chime_types: Vec<crate::EventType>,
     job: Option<Job>,
     policy: Policy,
     retries_zero: bool,
@@ -347,6 +357,30 @@ impl BotBuilder {
             let fut = f();
             Box::pin(async move { fut.await.map(|v| to_value(&v)).map_err(Into::into) })
         })));
+        self
+    }
+
+    /// Posts the bot's events to a Slack webhook (repeatable: one or many).
+    pub fn slack_webhook(mut self, url: impl Into<String>) -> BotBuilder {
+        self.slack.push(url.into());
+        self
+    }
+
+    /// Posts the bot's events to a Chime webhook (repeatable).
+    pub fn chime_webhook(mut self, url: impl Into<String>) -> BotBuilder {
+        self.chime.push(url.into());
+        self
+    }
+
+    /// The event types sent to the Slack webhooks. Defaults to all.
+    pub fn slack_event_types(mut self, types: &[crate::EventType]) -> BotBuilder {
+        self.slack_types = types.to_vec();
+        self
+    }
+
+    /// The event types sent to the Chime webhooks. Defaults to all.
+    pub fn chime_event_types(mut self, types: &[crate::EventType]) -> BotBuilder {
+        self.chime_types = types.to_vec();
         self
     }
 
@@ -494,8 +528,20 @@ impl BotBuilder {
                 "Misfire::RunAll { max: 0 } runs nothing; use Misfire::Skip",
             ));
         }
+        let mut webhooks = Vec::new();
+        for (chime, urls, types) in [
+            (false, &self.slack, &self.slack_types),
+            (true, &self.chime, &self.chime_types),
+        ] {
+            for url in urls {
+                crate::WebhookUrl::new(url)
+                    .map_err(|e| Error::invalid_bot(name, &e.to_string()))?;
+                webhooks.push((chime, url.clone(), types.clone()));
+            }
+        }
         Ok(Bot {
             name: Arc::from(name),
+            webhooks,
             schedules,
             job,
             policy: intern_policy(self.policy),

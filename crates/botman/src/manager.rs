@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     _runtime: Option<RuntimeGuard>,
     /// Keyed by the bot's own name (shared, not copied).
     bots: Mutex<HashMap<Arc<str>, Arc<BotEntry>>>,
+    /// Receivers subscribed for bots (by name) and for the manager ("").
+    receivers: Mutex<HashMap<Arc<str>, Vec<crate::Receiver>>>,
     sched: Mutex<BinaryHeap<Reverse<HeapEntry>>>,
     wake: Notify,
     running: AtomicBool,
@@ -245,6 +247,7 @@ impl BotmanBuilder {
                 grace: self.grace,
                 _runtime: runtime,
                 bots: Mutex::new(HashMap::new()),
+                receivers: Mutex::new(HashMap::new()),
                 sched: Mutex::new(BinaryHeap::new()),
                 wake: Notify::new(),
                 running: AtomicBool::new(false),
@@ -311,6 +314,63 @@ impl Botman {
         *lock(&self.inner.name) = name.into();
     }
 
+    fn subscribe_receiver(
+        &self,
+        who: &str,
+        chime: bool,
+        url: &str,
+        types: &[EventType],
+    ) -> Result<(), Error> {
+        let receiver = if chime {
+            crate::ChimeReceiver::new(url).build()?
+        } else {
+            crate::SlackReceiver::new(url).build()?
+        };
+        self.attach(who, receiver, types);
+        Ok(())
+    }
+
+    /// Subscribes a built receiver to `who`'s events ("" or the manager's
+    /// name: the manager's own events).
+    fn attach(&self, who: &str, receiver: crate::Receiver, types: &[EventType]) {
+        let source = if who.is_empty() {
+            self.name()
+        } else {
+            who.to_owned()
+        };
+        receiver.subscribe_to(&self.inner.events, &source, types);
+        lock(&self.inner.receivers)
+            .entry(Arc::from(who))
+            .or_default()
+            .push(receiver);
+    }
+
+    /// Posts the manager's own events (started, stopping, stopped) of
+    /// `types` (empty: all) to a Slack webhook.
+    pub fn subscribe_slack_webhook(&self, url: &str, types: &[EventType]) -> Result<(), Error> {
+        self.subscribe_receiver("", false, url, types)
+    }
+
+    /// Posts the manager's own events to a Chime webhook.
+    pub fn subscribe_chime_webhook(&self, url: &str, types: &[EventType]) -> Result<(), Error> {
+        self.subscribe_receiver("", true, url, types)
+    }
+
+    /// Posts the manager's own events as JSON to any webhook.
+    pub fn subscribe_webhook(&self, url: &str, types: &[EventType]) -> Result<(), Error> {
+        let receiver = crate::WebhookReceiver::new(url).build()?;
+        self.attach("", receiver, types);
+        Ok(())
+    }
+
+    /// The receivers subscribed for a bot (or, with "", for the manager).
+    pub fn receivers_of(&self, who: &str) -> Vec<crate::Receiver> {
+        lock(&self.inner.receivers)
+            .get(who)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The event manager the manager and its bots publish to.
     pub fn events(&self) -> &EventManager {
         &self.inner.events
@@ -333,9 +393,13 @@ impl Botman {
     /// adds none of them.
     pub fn add_bots(&self, bots: impl IntoIterator<Item = Bot>) -> Result<(), Error> {
         let now = self.inner.clock.now();
+        let mut webhooks = Vec::new();
         let entries: Vec<Arc<BotEntry>> = bots
             .into_iter()
-            .map(|bot| {
+            .map(|mut bot| {
+                if !bot.webhooks.is_empty() {
+                    webhooks.push((Arc::clone(&bot.name), std::mem::take(&mut bot.webhooks)));
+                }
                 if bot.policy.com && !cfg!(windows) {
                     tracing::warn!(bot = %bot.name, "is_com_bot has no effect outside Windows");
                 }
@@ -371,6 +435,11 @@ impl Botman {
                     return Err(Error::duplicate_bot(&e.name));
                 }
                 map.insert(Arc::clone(&e.name), Arc::clone(e));
+            }
+        }
+        for (name, hooks) in webhooks {
+            for (chime, url, types) in hooks {
+                self.subscribe_receiver(&name, chime, &url, &types)?;
             }
         }
         for e in &entries {
@@ -421,6 +490,10 @@ impl Botman {
             || "bot removed".to_owned(),
             || serde_json::Value::Null,
         );
+        let receivers = lock(&self.inner.receivers).remove(name).unwrap_or_default();
+        for r in receivers {
+            r.unsubscribe_all();
+        }
         Ok(())
     }
 
@@ -1360,6 +1433,36 @@ impl BotRef {
     /// in every process (a hash of the bot's name and the instant).
     pub fn jitter_at(&self, scheduled: Timestamp) -> Duration {
         jitter_for(&self.entry.name, scheduled, self.entry.policy.jitter)
+    }
+
+    /// Posts this bot's events of `types` (empty: all) to one or more Slack
+    /// webhooks.
+    pub fn add_slack_webhook(&self, urls: &[&str], types: &[EventType]) -> Result<(), Error> {
+        for url in urls {
+            self.manager
+                .subscribe_receiver(&self.entry.name, false, url, types)?;
+        }
+        Ok(())
+    }
+
+    /// Posts this bot's events to one or more Chime webhooks.
+    pub fn add_chime_webhook(&self, urls: &[&str], types: &[EventType]) -> Result<(), Error> {
+        for url in urls {
+            self.manager
+                .subscribe_receiver(&self.entry.name, true, url, types)?;
+        }
+        Ok(())
+    }
+
+    /// Ends every webhook subscription of this bot. Returns how many ended.
+    pub fn remove_webhook_subscriptions(&self) -> usize {
+        let removed = lock(&self.manager.inner.receivers)
+            .remove(&*self.entry.name)
+            .unwrap_or_default();
+        for r in &removed {
+            r.unsubscribe_all();
+        }
+        removed.len()
     }
 
     /// Whether the bot is paused.
