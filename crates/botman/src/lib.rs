@@ -35,6 +35,9 @@
 //!   run succeeded/failed, cool-down entered/left, fire skipped/missed,
 //!   manager started/stopping/stopped, scheduling decisions) to subscribers,
 //!   each with its own bounded queue and delivery thread.
+//! - [`SlackReceiver`], [`ChimeReceiver`], [`WebhookReceiver`]: deliver
+//!   events to webhooks from their own bounded queue, with retries,
+//!   backoff, `Retry-After`, and URLs that never print whole.
 //! - [`Cron`] and friends are re-exported from `botman-cron`.
 //!
 //! # Policies
@@ -98,7 +101,13 @@
 //! | `unsubscribe(bot_name, callback)` | [`EventManager::unsubscribe`]`(id)`, [`EventManager::unsubscribe_bot`] |
 //! | `publish(event)` | [`EventManager::publish`] (never blocks) |
 //! | `start()`, `stop()`, `wait_until_empty(timeout)` | [`EventManager::start`], [`EventManager::stop`], [`EventManager::wait_until_empty`] |
-//! | `slack_webhook=`, `chime_webhook=`, `subscribe_slack_webhook`, ... | receivers: not yet (issue 4) |
+//! | `slack_webhook=`, `chime_webhook=` (one or many) | [`BotBuilder::slack_webhook`], [`BotBuilder::chime_webhook`] (repeatable) |
+//! | `slack_event_types=`, `chime_event_types=` | [`BotBuilder::slack_event_types`], [`BotBuilder::chime_event_types`] |
+//! | `bot.add_slack_webhook(urls, types)`, `bot.add_chime_webhook(..)` | [`BotRef::add_slack_webhook`], [`BotRef::add_chime_webhook`] |
+//! | `bot.remove_webhook_subscriptions()` | [`BotRef::remove_webhook_subscriptions`] |
+//! | `subscribe_slack_webhook(webhook, event_types)`, `subscribe_chime_webhook(..)` | [`Botman::subscribe_slack_webhook`], [`Botman::subscribe_chime_webhook`]; any JSON endpoint: [`Botman::subscribe_webhook`] |
+//! | Slack / Chime receivers | [`SlackReceiver`], [`ChimeReceiver`], [`WebhookReceiver`] → [`Receiver`] ([`ReceiverStats`], `flush`) |
+//! | (none) | `only_after_failures(n)`, `on_recovery(true)` on a receiver |
 //!
 //! # What this crate does not do
 //!

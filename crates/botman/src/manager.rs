@@ -605,6 +605,19 @@ impl Botman {
         if !abandoned.is_empty() {
             tracing::warn!(?abandoned, "stopped with runs still going");
         }
+        // Let the webhooks deliver what the runs said, within the grace (in
+        // real time: it is network I/O) and at most 5 s.
+        let receivers: Vec<crate::Receiver> = lock(&self.inner.receivers)
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        let flush_for = self.inner.grace.min(Duration::from_secs(5));
+        for r in &receivers {
+            if !r.flush(flush_for).await {
+                tracing::warn!(url = %r.url(), "webhook still had events queued at shutdown");
+            }
+        }
         let kind = if abandoned.is_empty() {
             EventType::Info
         } else {

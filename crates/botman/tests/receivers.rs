@@ -334,3 +334,62 @@ async fn bot_and_manager_webhooks_receive_their_events() {
             .contains("http(s)")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_after_failures_and_on_recovery() {
+    let srv = server(vec![]).await;
+    let events = EventManager::new();
+    let m = Botman::builder()
+        .event_manager(events.clone())
+        .build()
+        .unwrap();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let f = Arc::clone(&fail);
+    m.add_bot(
+        Bot::builder("cron_job")
+            .schedule("0 0 1 1 *")
+            .retries(1)
+            .job(move || {
+                if f.load(std::sync::atomic::Ordering::SeqCst) {
+                    Err::<(), JobError>("down".into())
+                } else {
+                    Ok(())
+                }
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let r = WebhookReceiver::new(&srv.url)
+        .only_after_failures(2)
+        .on_recovery(true)
+        .build()
+        .unwrap();
+    r.subscribe_to(&events, "cron_job", &[]);
+    for _ in 0..3 {
+        m.run_bot("cron_job").unwrap().await;
+    }
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    m.run_bot("cron_job").unwrap().await;
+    m.run_bot("cron_job").unwrap().await;
+    assert!(events.wait_until_empty(WAIT));
+    assert!(r.flush(WAIT).await);
+    let seen: Vec<(String, serde_json::Value)> = srv
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s.body["description"].as_str().unwrap_or("").to_owned(),
+                s.body["data"].clone(),
+            )
+        })
+        .collect();
+    // Failures 2 and 3, then one recovery notice; nothing else.
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0].1["consecutive_failures"], 2);
+    assert_eq!(seen[1].1["consecutive_failures"], 3);
+    assert_eq!(seen[2].0, "run succeeded");
+    assert_eq!(seen[2].1["recovered_after"], 3);
+}
