@@ -498,8 +498,7 @@ async fn post_with_retries(s: &Shared, client: &reqwest::Client, body: &serde_js
                 resp.headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
+                    .and_then(retry_after)
             }
             Ok(resp) => {
                 tracing::error!(url = %s.url, status = resp.status().as_u16(), "webhook rejected the event; dropped");
@@ -522,6 +521,17 @@ async fn post_with_retries(s: &Shared, client: &reqwest::Client, body: &serde_js
         tokio::time::sleep(wait).await;
         delay = (delay * 2).min(s.settings.max_backoff);
     }
+}
+
+/// `Retry-After`: delay-seconds, or an HTTP date (RFC 7231 §7.1.3).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?;
+    let left = jiff::Timestamp::now().duration_until(when.timestamp());
+    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
 }
 
 /// Full jitter in [d/2, d): spreads retries of many receivers.
@@ -584,6 +594,27 @@ mod tests {
         );
         let json = payload(Format::Json, &e);
         assert_eq!(json["description"], "run failed");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        let later = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(120))
+            .unwrap();
+        let text = jiff::fmt::rfc2822::to_string(&later.to_zoned_datetime(jiff::tz::TimeZone::UTC))
+            .unwrap();
+        let d = retry_after(&text).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(retry_after("soon"), None);
     }
 
     #[test]
