@@ -1283,37 +1283,29 @@ impl Inner {
                     d
                 },
             ),
-            RunStatus::SoftFailed => self.emit(
-                bot,
-                EventType::Error,
-                || {
-                    format!(
-                        "run failed (soft error): {}",
-                        error.as_deref().unwrap_or("")
-                    )
-                },
-                || {
-                    let mut d = data();
-                    d["error"] = serde_json::json!(error);
-                    d["soft"] = serde_json::json!(true);
-                    d
-                },
-            ),
-            _ => self.emit(
-                bot,
-                EventType::Error,
-                || {
-                    format!(
-                        "run failed after {attempts} attempt(s): {}",
-                        error.as_deref().unwrap_or("")
-                    )
-                },
-                || {
-                    let mut d = data();
-                    d["error"] = serde_json::json!(error);
-                    d
-                },
-            ),
+            _ => {
+                let soft = status == RunStatus::SoftFailed;
+                let why = error.as_deref().unwrap_or("");
+                self.emit(
+                    bot,
+                    EventType::Error,
+                    || {
+                        if soft {
+                            format!("run failed (soft error): {why}")
+                        } else {
+                            format!("run failed after {attempts} attempt(s): {why}")
+                        }
+                    },
+                    || {
+                        let mut d = data();
+                        d["error"] = serde_json::json!(error);
+                        if soft {
+                            d["soft"] = serde_json::json!(true);
+                        }
+                        d
+                    },
+                )
+            }
         }
         if let Some((until, generation)) = recovery {
             self.emit(
