@@ -3,14 +3,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use botman::jiff::Timestamp;
 use botman::{Bot, BotEvent, Botman, EventManager, EventType, JobError, ManualClock};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn t(s: &str) -> Timestamp {
-    s.parse().expect("instant")
-}
+mod common;
+use common::{WAIT, assert_fires_each_minute, t};
 
 fn recorder(events: &EventManager, who: &str, types: &[EventType]) -> Arc<Mutex<Vec<BotEvent>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -131,13 +127,7 @@ async fn a_stuck_subscriber_does_not_delay_fires() {
     )
     .unwrap();
     m.start();
-    for k in 1..=5u64 {
-        clock.advance(Duration::from_secs(60));
-        assert!(
-            m.wait_until(WAIT, |b| b[0].successes == k).await,
-            "fire {k} on time"
-        );
-    }
+    assert_fires_each_minute(&m, &clock, 5).await;
     drop(release_tx);
     m.stop_async().await;
 }

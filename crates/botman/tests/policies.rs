@@ -12,15 +12,8 @@ use botman::{
     SoftError,
 };
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn t(s: &str) -> Timestamp {
-    s.parse().expect("instant")
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+mod common;
+use common::{WAIT, secs, t};
 
 fn manager(clock: &ManualClock) -> Botman {
     Botman::builder()

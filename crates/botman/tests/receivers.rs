@@ -12,7 +12,8 @@ use botman::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::{WAIT, assert_fires_each_minute};
 
 /// What the server answers to one request.
 #[derive(Clone)]
@@ -259,13 +260,7 @@ async fn a_bots_fires_stay_on_time_while_its_webhook_hangs() {
     )
     .unwrap();
     m.start();
-    for k in 1..=5u64 {
-        clock.advance(Duration::from_secs(60));
-        assert!(
-            m.wait_until(WAIT, |b| b[0].successes == k).await,
-            "fire {k} on time"
-        );
-    }
+    assert_fires_each_minute(&m, &clock, 5).await;
     assert_eq!(m.receivers_of("tick").len(), 1);
     assert_eq!(m.bot("tick").unwrap().remove_webhook_subscriptions(), 1);
     m.stop_async().await;
