@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use botman::jiff::Timestamp;
 use botman::{
     Bot, BotMetrics, BotState, Botman, Clock, JobError, ManualClock, Misfire, Overlap, RunStatus,
     SoftError,
