@@ -396,6 +396,20 @@ impl EventManager {
     }
 }
 
+/// The next event: while events keep coming, without parking the thread
+/// (a parked consumer costs the publisher a wake-up per event); after a
+/// short quiet spell, parked until one arrives.
+fn next_event(rx: &Receiver<Arc<BotEvent>>) -> Option<Arc<BotEvent>> {
+    for _ in 0..64 {
+        match rx.try_recv() {
+            Ok(e) => return Some(e),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv().ok()
+}
+
 fn deliver(
     rx: Receiver<Arc<BotEvent>>,
     callback: Callback,
@@ -404,7 +418,7 @@ fn deliver(
     drained: Arc<(Mutex<()>, Condvar)>,
 ) {
     // Ends when the subscription (the sender) is gone and the queue is empty.
-    while let Ok(event) = rx.recv() {
+    while let Some(event) = next_event(&rx) {
         {
             let (m, cv) = &*running;
             let mut on = lock(m);
