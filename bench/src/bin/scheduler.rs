@@ -133,19 +133,31 @@ async fn idle(engine: &str, secs: u64) -> String {
     let e = make(engine, 100_000, "0 0 1 1 *", noop()).await;
     tokio::time::sleep(Duration::from_secs(2)).await; // let start-up settle
     let rss1 = rss_bytes();
-    let (cpu0, sw0) = (cpu_seconds(), context_switches());
+    let (cpu0, sw0, by0) = (cpu_seconds(), context_switches(), switches_by_thread());
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let wall = t0.elapsed().as_secs_f64();
-    let (cpu1, sw1) = (cpu_seconds(), context_switches());
+    let (cpu1, sw1, by1) = (cpu_seconds(), context_switches(), switches_by_thread());
+    let woke: Vec<String> = by1
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v.saturating_sub(*by0.get(k).unwrap_or(&0));
+            (d > 0).then(|| format!("{k}: {d}"))
+        })
+        .collect();
     drop(e);
     format!(
         "idle {secs}s with 100,000 bots: CPU {:.3}% of a core, {:.2} wake-ups/s (context switches, all threads; \
-         includes the sleeping measurement task), RSS {:.1} MiB, {:.0} bytes/bot\n",
+         includes the sleeping measurement task), RSS {:.1} MiB, {:.0} bytes/bot; threads that switched: {}\n",
         100.0 * (cpu1 - cpu0) / wall,
         (sw1 - sw0) as f64 / wall,
         rss1 as f64 / 1048576.0,
-        (rss1.saturating_sub(rss0)) as f64 / 100_000.0
+        (rss1.saturating_sub(rss0)) as f64 / 100_000.0,
+        if woke.is_empty() {
+            "none".to_owned()
+        } else {
+            woke.join(", ")
+        }
     )
 }
 
@@ -232,6 +244,30 @@ fn status_field(text: &str, key: &str) -> u64 {
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status").map_or(0, |s| status_field(&s, "VmRSS:") * 1024)
+}
+
+/// Context switches per thread (name, count), to say who woke up.
+fn switches_by_thread() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(s) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        let name = s
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_owned();
+        let n = status_field(&s, "voluntary_ctxt_switches:")
+            + status_field(&s, "nonvoluntary_ctxt_switches:");
+        *out.entry(format!("{name}/{}", t.file_name().to_string_lossy()))
+            .or_insert(0) += n;
+    }
+    out
 }
 
 fn context_switches() -> u64 {

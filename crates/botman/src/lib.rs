@@ -61,7 +61,8 @@
 //! earliest instant or until a change (a bot added, removed, rescheduled,
 //! paused, a cool-down ending, stop) — it never polls. The next fire is
 //! computed from the scheduled instant, never from "now", so nothing drifts
-//! and nothing fires twice. With [`SystemClock`] a sleep is capped at
+//! and nothing fires twice. The runs decided in one wake-up start in tasks
+//! of up to 64 runs each (a task per run cost more than deciding the fire). With [`SystemClock`] a sleep is capped at
 //! [`SystemClock::MAX_SLEEP`] (15 minutes) so a suspended machine or a
 //! forward clock jump is noticed.
 //!
