@@ -416,6 +416,32 @@ proptest! {
         }
     }
 
+    /// Fires months or years apart in zones with DST: the forward search
+    /// jumps over transitions; the backward one walks them one by one, and
+    /// the reference judges the instant itself.
+    #[test]
+    fn prop_rare_fires_agree_both_ways(
+        expr in prop_oneof![
+            (0..60u32, 0..24u32, 1..29u32, 1..13u32).prop_map(|(mi, h, d, mo)| format!("{mi} {h} {d} {mo} *")),
+            (0..60u32, 0..4u32).prop_map(|(mi, h)| format!("{mi} {h} 29 2 *")),
+            (0..60u32).prop_map(|mi| format!("{mi} * 29 2 *")),
+            (0..60u32, 0..24u32).prop_map(|(mi, h)| format!("{mi} {h} * 2 MON#5")),
+            Just("*/30 1-3 31 * *".to_owned()),
+        ],
+        zi in 1..ZONES.len(),
+        secs in -631_152_000i64..8_000_000_000,
+    ) {
+        let cron = Cron::parse(&expr).expect("valid by construction");
+        let tz = TimeZone::get(ZONES[zi]).expect("bundled zone");
+        let after = Timestamp::from_second(secs).unwrap();
+        if let Some(next) = cron.next_after_timestamp(after, &tz) {
+            prop_assert!(next > after);
+            prop_assert!(fires_at(&cron, &tz, next), "{} in {:?}: {} is not a fire", expr, tz.iana_name(), next);
+            let back = cron.prev_before_timestamp(next, &tz);
+            prop_assert!(back.is_none_or(|b| b <= after), "{} in {:?} after {}: fire {:?} before {}", expr, tz.iana_name(), after, back, next);
+        }
+    }
+
     #[test]
     fn prop_display_round_trips(expr in expression()) {
         if let Ok(cron) = Cron::parse(&expr) {
