@@ -475,15 +475,6 @@ impl Cron {
             // Otherwise (fixed-time fall back, or a change of name only) the
             // search resumes at `bound`, where `candidate` already is.
             offset = new_offset;
-            // Transitions that lie days before the candidate cannot move it:
-            // their gaps and repeated hours are behind it, and a wildcard's
-            // re-search from one of them finds the candidate again (it starts
-            // after where this search started). Jump over them instead of
-            // walking them one by one: a fire years away crosses dozens.
-            const MARGIN: i64 = 3 * 86_400;
-            if let Some((_, o)) = transitions.skip_until(t + MARGIN, candidate - offset - MARGIN) {
-                offset = o;
-            }
             next_tr = transitions.next();
         }
     }

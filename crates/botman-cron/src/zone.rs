@@ -260,25 +260,6 @@ pub(crate) struct Following<'z> {
     last: i64,
 }
 
-impl Following<'_> {
-    /// Skips, from the table, the coming transitions at or before `limit`,
-    /// provided the first of them lies after `not_before`; returns the last
-    /// one skipped (instant, new offset). `None` (nothing skipped) outside
-    /// the table's window.
-    pub(crate) fn skip_until(&mut self, not_before: i64, limit: i64) -> Option<(i64, i64)> {
-        let (Some(i), Some(tab)) = (self.idx, self.zone.table) else {
-            return None;
-        };
-        if i >= tab.at.len() || tab.at[i] <= not_before || tab.at[i] > limit || limit >= tab.hi {
-            return None;
-        }
-        let j = tab.first_after(limit).max(i + 1) - 1;
-        self.idx = Some(j + 1);
-        self.last = tab.at[j];
-        Some((tab.at[j], i64::from(tab.offset[j])))
-    }
-}
-
 impl Iterator for Following<'_> {
     type Item = (i64, i64);
 
