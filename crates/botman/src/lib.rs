@@ -116,6 +116,30 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+/// Orders a heap entry by its `at` field, ties broken by its `seq` field
+/// (insertion order): the scheduler's heap and the timer thread's queue.
+macro_rules! ordered_by_deadline {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            fn eq(&self, o: &$t) -> bool {
+                (self.at, self.seq) == (o.at, o.seq)
+            }
+        }
+        impl Eq for $t {}
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, o: &$t) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for $t {
+            fn cmp(&self, o: &$t) -> std::cmp::Ordering {
+                (self.at, self.seq).cmp(&(o.at, o.seq))
+            }
+        }
+    };
+}
+pub(crate) use ordered_by_deadline;
+
 mod bot;
 mod clock;
 mod com;

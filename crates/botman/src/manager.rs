@@ -142,22 +142,7 @@ struct HeapEntry {
     bot: Arc<BotEntry>,
 }
 
-impl PartialEq for HeapEntry {
-    fn eq(&self, o: &HeapEntry) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for HeapEntry {}
-impl PartialOrd for HeapEntry {
-    fn partial_cmp(&self, o: &HeapEntry) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for HeapEntry {
-    fn cmp(&self, o: &HeapEntry) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
+crate::ordered_by_deadline!(HeapEntry);
 
 /// Builds a [`Botman`]; see [`Botman::builder`].
 pub struct BotmanBuilder {

@@ -44,6 +44,15 @@ fn counting_ok(
     }
 }
 
+/// Adds a bot on `expr` whose job counts its runs in `n` and succeeds.
+fn add_counting(m: &Botman, name: &str, expr: &str, n: &Arc<AtomicUsize>) {
+    let bot = Bot::builder(name)
+        .schedule(expr)
+        .job(counting_ok(n))
+        .build();
+    m.add_bot(bot.expect("valid bot")).expect("new name");
+}
+
 fn counting_err(
     count: &Arc<AtomicUsize>,
 ) -> impl Fn() -> Result<(), JobError> + Send + Sync + 'static {
@@ -59,14 +68,7 @@ async fn fires_on_schedule_from_the_scheduled_instant() {
     let clock = ManualClock::new(t("2025-01-01T00:00:30Z"));
     let m = manager(&clock);
     let n = Arc::new(AtomicUsize::new(0));
-    m.add_bot(
-        Bot::builder("tick")
-            .schedule("* * * * *")
-            .job(counting_ok(&n))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    add_counting(&m, "tick", "* * * * *", &n);
     m.start();
     assert_eq!(
         m.metrics_of("tick").unwrap().next_run,
@@ -246,14 +248,7 @@ async fn panics_fail_the_attempt_and_disturb_nothing_else() {
     )
     .unwrap();
     let n = Arc::new(AtomicUsize::new(0));
-    m.add_bot(
-        Bot::builder("fine")
-            .schedule("* * * * *")
-            .job(counting_ok(&n))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    add_counting(&m, "fine", "* * * * *", &n);
     m.start();
     clock.advance(secs(60));
     until(&m, "fine", "ran", |b| b.successes == 1).await;
@@ -487,14 +482,7 @@ async fn time_limits_cancel_async_and_report_sync() {
     )
     .unwrap();
     let n = Arc::new(AtomicUsize::new(0));
-    m.add_bot(
-        Bot::builder("other_sync")
-            .schedule("0 0 1 1 *")
-            .job(counting_ok(&n))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    add_counting(&m, "other_sync", "0 0 1 1 *", &n);
     let a = m.run_bot("slow_async").unwrap();
     let s = m.run_bot("slow_sync").unwrap();
     // Both jobs have started, so their deadlines are fixed: now move time.
@@ -528,14 +516,7 @@ async fn changes_while_running_take_effect_at_once() {
     m.start();
     let n = Arc::new(AtomicUsize::new(0));
     // Added while running: scheduled at once.
-    m.add_bot(
-        Bot::builder("late_add")
-            .schedule("0 0 * * *")
-            .job(counting_ok(&n))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    add_counting(&m, "late_add", "0 0 * * *", &n);
     let bot = m.bot("late_add").unwrap();
     assert_eq!(bot.next_run(), Some(t("2025-01-02T00:00:00Z")));
     // Rescheduled: an earlier schedule wakes the sleeping loop.
@@ -567,14 +548,7 @@ async fn bot_state_queries() {
     let clock = ManualClock::new(t("2025-01-01T00:00:30Z"));
     let m = manager(&clock);
     let n = Arc::new(AtomicUsize::new(0));
-    m.add_bot(
-        Bot::builder("q")
-            .schedule("* * * * *")
-            .job(counting_ok(&n))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    add_counting(&m, "q", "* * * * *", &n);
     let bot = m.bot("q").unwrap();
     assert_eq!(bot.next_run(), Some(t("2025-01-01T00:01:00Z")));
     assert!(!bot.is_due());
@@ -662,14 +636,7 @@ async fn stop_waits_for_the_grace_then_reports_abandoned_runs() {
 fn works_from_plain_main_without_a_runtime() {
     let m = Botman::new();
     let n = Arc::new(AtomicUsize::new(0));
-    m.add_bot(
-        Bot::builder("plain")
-            .schedule("0 0 1 1 *")
-            .job(counting_ok(&n))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    add_counting(&m, "plain", "0 0 1 1 *", &n);
     m.start();
     let out = m.run_bot("plain").unwrap().wait().unwrap();
     assert!(out.is_success());

@@ -27,22 +27,7 @@ struct Entry {
     tx: oneshot::Sender<()>,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, o: &Entry) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Entry) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, o: &Entry) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
+crate::ordered_by_deadline!(Entry);
 
 static TIMER: OnceLock<Option<Arc<Shared>>> = OnceLock::new();
 static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
