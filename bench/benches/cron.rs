@@ -230,6 +230,27 @@ fn bench_timestamp_api(c: &mut Criterion) {
     }
 }
 
+/// What jiff alone costs to build the `ZonedDateTime` that `next_after`
+/// returns, from an instant: the floor under every `next_after` figure.
+/// In New York jiff evaluates the zone's POSIX rule for every instant after
+/// the last transition in its data (2007 in the bundled database).
+fn bench_result_building(c: &mut Criterion) {
+    let ny = TimeZone::get("America/New_York").expect("bundled zone");
+    let secs = random_seconds(INSTANTS, 0xB07_A11);
+    let stamps: Vec<Timestamp> = secs
+        .iter()
+        .map(|&s| Timestamp::from_second(s).expect("in range"))
+        .collect();
+    let mut g = c.benchmark_group("jiff_to_zoned_datetime");
+    for (zone, tz) in [("utc", TimeZone::UTC), ("new_york", ny)] {
+        g.bench_function(format!("botman/{zone}"), |b| {
+            let mut i = 0;
+            b.iter(|| black_box(*cycle(&stamps, &mut i)).to_zoned_datetime(tz.clone()))
+        });
+    }
+    g.finish();
+}
+
 /// The slowest searches we know of: fires decades apart.
 fn bench_worst_case(c: &mut Criterion) {
     let mut g = c.benchmark_group("worst_case");
@@ -263,6 +284,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_next, bench_timestamp_api, bench_worst_case
+    targets = bench_parse, bench_next, bench_timestamp_api, bench_result_building, bench_worst_case
 }
 criterion_main!(benches);

@@ -13,6 +13,12 @@ use crate::error::ParseError;
 use crate::spec::{Item, Spec};
 use crate::zone::{Zone, with_zone};
 
+/// The last second of a day.
+const LAST_SOD: u32 = 86_399;
+
+/// Bits 1..=12 of the month bitset.
+const ALL_MONTHS: u16 = 0x1FFE;
+
 /// Years outside this range are never searched (jiff's own limits are ±9999).
 const MAX_YEAR: i32 = 9998;
 const MIN_YEAR: i32 = -9998;
@@ -36,6 +42,12 @@ pub struct Cron {
     /// Fixed-time expressions follow cronie's DST rules (see the crate docs).
     fixed_time: bool,
     with_seconds: bool,
+    /// Every day of every month matches: the search is a time-of-day search
+    /// with a carry into the next or previous day, no calendar arithmetic.
+    every_day: bool,
+    /// The first and last matching times of day (seconds of day).
+    first_tod: u32,
+    last_tod: u32,
     /// Matching days of a month, as bits 1..=31, indexed by the weekday of the
     /// month's first day (0 = Sunday) and the month's length minus 28. All of
     /// day-of-month, day-of-week, `L`, `W` and `#` are folded into this table
@@ -87,13 +99,22 @@ impl Cron {
         let months = month.bits(1, 12, false) as u16;
         let fixed_time = !minute.star && !hour.star;
         let day_table = build_day_table(&dom, &dow);
-        Cron {
+        let every_day = months == ALL_MONTHS
+            && day_table.iter().all(|row| {
+                (28..=31u32)
+                    .zip(row)
+                    .all(|(len, &cell)| cell == ((1u64 << (len + 1)) - 2) as u32)
+            });
+        let mut cron = Cron {
             seconds,
             minutes,
             hours,
             months,
             fixed_time,
             with_seconds: second.is_some(),
+            every_day,
+            first_tod: 0,
+            last_tod: 0,
             day_table,
             spec: Box::new(Specs {
                 second,
@@ -103,7 +124,12 @@ impl Cron {
                 month,
                 dow,
             }),
-        }
+        };
+        // Empty fields are rejected by the parser (`can_fire`); 0 then is a
+        // placeholder never read.
+        cron.first_tod = cron.next_time_of_day(0).unwrap_or(0);
+        cron.last_tod = cron.prev_time_of_day(LAST_SOD).unwrap_or(0);
+        cron
     }
 
     /// Whether some month in the month field has a matching day.
@@ -297,6 +323,17 @@ impl Cron {
             return None;
         }
         let mut sod = start.rem_euclid(SECS_PER_DAY) as u32;
+        if self.every_day {
+            // Today at or after `sod`, else tomorrow's first time.
+            let t = match self.next_time_of_day(sod) {
+                Some(t) => t,
+                None => {
+                    days += 1;
+                    self.first_tod
+                }
+            };
+            return Some(days * SECS_PER_DAY + i64::from(t));
+        }
         let (mut year, mut month, mut day) = civil_from_days(days);
         let mut first = days - i64::from(day) + 1;
         loop {
@@ -314,16 +351,16 @@ impl Cron {
                 (day, sod) = (1, 0);
                 first = days_from_civil(year, month, 1);
             }
-            let mask = self.day_mask(first, days_in_month(year, month));
-            while let Some(d) = next_bit(u64::from(mask), day) {
-                if d != day {
-                    (day, sod) = (d, 0);
-                }
-                if let Some(t) = self.next_time_of_day(sod) {
-                    days = first + i64::from(day) - 1;
-                    return Some(days * SECS_PER_DAY + i64::from(t));
-                }
-                (day, sod) = (day + 1, 0);
+            let mask = u64::from(self.day_mask(first, days_in_month(year, month)));
+            // The start day, if it matches and has a time left; else the
+            // next matching day at its first time.
+            if mask & (1 << day) != 0
+                && let Some(t) = self.next_time_of_day(sod)
+            {
+                return Some((first + i64::from(day) - 1) * SECS_PER_DAY + i64::from(t));
+            }
+            if let Some(d) = next_bit(mask, day + 1) {
+                return Some((first + i64::from(d) - 1) * SECS_PER_DAY + i64::from(self.first_tod));
             }
             // Nothing left this month: the first day of the next one.
             first += i64::from(days_in_month(year, month));
@@ -345,9 +382,15 @@ impl Cron {
             return None;
         }
         let mut sod = start.rem_euclid(SECS_PER_DAY) as u32;
+        if self.every_day {
+            // Today at or before `sod`, else yesterday's last time.
+            return Some(match self.prev_time_of_day(sod) {
+                Some(t) => days * SECS_PER_DAY + i64::from(t),
+                None => (days - 1) * SECS_PER_DAY + i64::from(self.last_tod),
+            });
+        }
         let (mut year, mut month, mut day) = civil_from_days(days);
         let mut first = days - i64::from(day) + 1;
-        const LAST_SOD: u32 = 86_399;
         loop {
             if self.months & (1 << month) == 0 {
                 match prev_bit(u64::from(self.months), month) {
@@ -363,19 +406,15 @@ impl Cron {
                 (day, sod) = (days_in_month(year, month), LAST_SOD);
                 first = days_from_civil(year, month, 1);
             }
-            let mask = self.day_mask(first, days_in_month(year, month));
-            while let Some(d) = prev_bit(u64::from(mask), day) {
-                if d != day {
-                    (day, sod) = (d, LAST_SOD);
-                }
-                if let Some(t) = self.prev_time_of_day(sod) {
-                    let days = first + i64::from(day) - 1;
-                    return Some(days * SECS_PER_DAY + i64::from(t));
-                }
-                if day == 1 {
-                    break;
-                }
-                (day, sod) = (day - 1, LAST_SOD);
+            let mask = u64::from(self.day_mask(first, days_in_month(year, month)));
+            if mask & (1 << day) != 0
+                && let Some(t) = self.prev_time_of_day(sod)
+            {
+                return Some((first + i64::from(day) - 1) * SECS_PER_DAY + i64::from(t));
+            }
+            // Day bits start at 1: bit 0 is never set.
+            if let Some(d) = prev_bit(mask, day - 1) {
+                return Some((first + i64::from(d) - 1) * SECS_PER_DAY + i64::from(self.last_tod));
             }
             // Nothing earlier this month: the last day of the previous one.
             month -= 1;
@@ -420,11 +459,11 @@ impl Cron {
             // UTC and fixed offsets: no transitions, no DST rules.
             return Timestamp::from_second(self.next_local(start + fixed)? - fixed).ok();
         }
+        let mut transitions = zone.following(start - 1);
         let mut offset = match offset_hint {
             Some(o) => i64::from(o),
-            None => zone.offset_at(start - 1)?,
+            None => transitions.offset_now()?,
         };
-        let mut transitions = zone.following(start - 1);
         let mut next_tr = transitions.next();
         if let Some((t, o)) = next_tr
             && t == start
@@ -437,7 +476,7 @@ impl Cron {
         if self.fixed_time && next_tr.is_some() {
             // Did the segment holding `start` begin with a transition that
             // matters to fixed-time rules? (Zones without transitions skip.)
-            if let Some((p_at, _, before)) = zone.last_transition(start) {
+            if let Some((p_at, _, before)) = transitions.last_before_yielded(start) {
                 if before > offset {
                     // Fall back: the local times up to P + before already fired.
                     start_local = start_local.max(p_at + before);

@@ -6,7 +6,8 @@
 //! in the tz database (2037 for most zones) it evaluates the zone's POSIX rule
 //! on every call, which costs more than the whole cron search. So the first
 //! time a zone is seen, its transitions from 1900 to 2300 are copied into a
-//! table with a per-year index, and every later question is a short scan.
+//! table with an index by 97-day bucket, and every later question is a short
+//! scan.
 //! Outside that window, and for zones without a name, jiff is asked directly.
 //!
 //! Tables are cached per thread (a handful of zones, no locking) in front of
@@ -25,6 +26,9 @@ use crate::calendar::{SECS_PER_DAY, days_from_civil};
 
 const FIRST_YEAR: i32 = 1900;
 const END_YEAR: i32 = 2300;
+/// Buckets of the transition index: 2^23 s is about 97 days, so a bucket
+/// holds at most a couple of transitions (about 6 KiB of index per zone).
+const BUCKET_SHIFT: u32 = 23;
 /// Zones kept per thread, and in the process-wide cache.
 const THREAD_SLOTS: usize = 8;
 const GLOBAL_SLOTS: usize = 256;
@@ -38,8 +42,9 @@ pub(crate) struct Transitions {
     offset: Box<[i32]>,
     /// The offset in force before the first transition of the window.
     offset_before: i32,
-    /// For each year of the window, the index of its first transition.
-    year_start: Box<[u32]>,
+    /// For each bucket of 2^[`BUCKET_SHIFT`] seconds from `lo`, the index of
+    /// the first transition at or after the bucket's start.
+    bucket_start: Box<[u32]>,
     lo: i64,
     hi: i64,
 }
@@ -67,33 +72,32 @@ impl Transitions {
                 offset.push(last);
             }
         }
-        let mut year_start = Vec::with_capacity((END_YEAR - FIRST_YEAR + 1) as usize);
+        let buckets = ((hi - lo) >> BUCKET_SHIFT) as usize + 1;
+        let mut bucket_start = Vec::with_capacity(buckets);
         let mut i = 0usize;
-        for y in FIRST_YEAR..=END_YEAR {
-            let start = days_from_civil(y, 1, 1) * SECS_PER_DAY;
+        for k in 0..buckets {
+            let start = lo + ((k as i64) << BUCKET_SHIFT);
             while i < at.len() && at[i] < start {
                 i += 1;
             }
-            year_start.push(i as u32);
+            bucket_start.push(i as u32);
         }
         Some(Transitions {
             at: at.into_boxed_slice(),
             offset: offset.into_boxed_slice(),
             offset_before,
-            year_start: year_start.into_boxed_slice(),
+            bucket_start: bucket_start.into_boxed_slice(),
             lo,
             hi,
         })
     }
 
-    /// An index at or before the first transition of the year holding `t`
-    /// (`t` within the window). Years are approximated from below.
+    /// The index of the first transition at or after the start of the
+    /// bucket holding `t` (`t` within the window): a shift, no search.
     #[inline]
     fn index_before(&self, t: i64) -> usize {
-        // 31_556_952 s is the mean Gregorian year; the approximation is
-        // within one year of the truth, so step back one more.
-        let k = ((t - self.lo) / 31_556_952 - 1).max(0) as usize;
-        self.year_start[k.min(self.year_start.len() - 1)] as usize
+        let k = ((t - self.lo) >> BUCKET_SHIFT) as usize;
+        self.bucket_start[k.min(self.bucket_start.len() - 1)] as usize
     }
 
     /// The index of the first transition strictly after `t`.
@@ -118,8 +122,15 @@ pub(crate) struct Zone<'a> {
 
 /// Runs `f` with the zone's table borrowed from the thread's cache (no
 /// reference counting on the hot path), building or fetching it on a miss.
+#[inline]
 pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
-    let Some(key) = cache_key(tz) else {
+    let key = match tz.iana_name() {
+        // UTC has no transitions: no table, no lookup.
+        Some("UTC") => None,
+        Some(name) => Some(name_key(name)),
+        None => None,
+    };
+    let Some(key) = key else {
         return f(&Zone {
             tz,
             table: None,
@@ -154,6 +165,7 @@ pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
 }
 
 impl Zone<'_> {
+    #[inline]
     fn table_for(&self, t: i64) -> Option<&Transitions> {
         self.table.filter(|tab| t >= tab.lo && t < tab.hi)
     }
@@ -175,6 +187,7 @@ impl Zone<'_> {
 
     /// The transitions strictly after `t`, in order: instant and new offset.
     /// Inside the table's window this walks the table without searching.
+    #[inline]
     pub(crate) fn following(&self, t: i64) -> Following<'_> {
         let idx = self.table_for(t).map(|tab| tab.first_after(t));
         Following {
@@ -260,9 +273,50 @@ pub(crate) struct Following<'z> {
     last: i64,
 }
 
+impl Following<'_> {
+    /// The offset in force just before the next transition this iterator
+    /// yields: at the instant it started from, or at the last one yielded.
+    /// From the table index already found, without a second lookup.
+    #[inline]
+    pub(crate) fn offset_now(&self) -> Option<i64> {
+        match (self.idx, self.zone.table) {
+            (Some(0), Some(tab)) => Some(i64::from(tab.offset_before)),
+            (Some(i), Some(tab)) => Some(i64::from(tab.offset[i - 1])),
+            _ => self.zone.offset_at(self.last),
+        }
+    }
+
+    /// The last transition at or before `t`, when the transition this
+    /// iterator yielded last lies after `t`: its instant, the offset it
+    /// brings and the offset before it (see [`Zone::last_transition`]).
+    /// Inside the table it is the entry before the one yielded.
+    #[inline]
+    pub(crate) fn last_before_yielded(&self, t: i64) -> Option<(i64, i64, i64)> {
+        if let (Some(i), Some(tab)) = (self.idx, self.zone.table) {
+            // at[i - 1] was yielded (> t); at[i - 2] is the answer.
+            if i >= 3 {
+                return Some((
+                    tab.at[i - 2],
+                    i64::from(tab.offset[i - 2]),
+                    i64::from(tab.offset[i - 3]),
+                ));
+            }
+            if i == 2 {
+                return Some((
+                    tab.at[0],
+                    i64::from(tab.offset[0]),
+                    i64::from(tab.offset_before),
+                ));
+            }
+        }
+        self.zone.last_transition(t)
+    }
+}
+
 impl Iterator for Following<'_> {
     type Item = (i64, i64);
 
+    #[inline]
     fn next(&mut self) -> Option<(i64, i64)> {
         if let (Some(i), Some(tab)) = (self.idx, self.zone.table) {
             if i < tab.at.len() {
@@ -288,6 +342,7 @@ static GLOBAL_CACHE: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
 
 /// The constant offset of UTC and of fixed-offset zones, found without
 /// asking jiff anything that could fail (and allocate an error).
+#[inline]
 fn fixed_offset(tz: &TimeZone) -> Option<i64> {
     match tz.iana_name() {
         Some("UTC") => Some(0),
@@ -299,13 +354,20 @@ fn fixed_offset(tz: &TimeZone) -> Option<i64> {
 
 /// The cache key of a named zone with transitions: the address of its name
 /// inside the zone's shared allocation (see the module docs).
+#[cfg(test)]
 fn cache_key(tz: &TimeZone) -> Option<usize> {
     let name = tz.iana_name()?;
     // UTC has no transitions: jiff answers it without any work.
     if name == "UTC" {
         return None;
     }
-    Some(name.as_ptr() as usize)
+    Some(name_key(name))
+}
+
+/// The cache key of a zone with this name, borrowed from the zone.
+#[inline]
+fn name_key(name: &str) -> usize {
+    name.as_ptr() as usize
 }
 
 fn global_lookup(key: usize, tz: &TimeZone) -> Option<Arc<Transitions>> {
@@ -373,10 +435,27 @@ mod tests {
                         assert_eq!(zone.offset_at(u), plain.offset_at(u));
                         assert_eq!(zone.next_transition(u), plain.next_transition(u));
                         assert_eq!(zone.last_transition(u), plain.last_transition(u));
+                        assert_iterator_answers(&zone, &plain, u);
                     }
                 }
+                assert_iterator_answers(&zone, &plain, t);
                 t += 86_400 * 37 + 3_607;
             }
+        }
+    }
+
+    /// What the forward search reads off a `Following` (the offset it starts
+    /// in, the transition before the one it yielded) equals the plain answers.
+    fn assert_iterator_answers(zone: &Zone<'_>, plain: &Zone<'_>, t: i64) {
+        let mut it = zone.following(t);
+        assert_eq!(it.offset_now(), plain.offset_at(t), "offset_now at {t}");
+        if let Some((first, _)) = it.next() {
+            assert!(first > t);
+            assert_eq!(
+                it.last_before_yielded(t),
+                plain.last_transition(t),
+                "last_before_yielded at {t}"
+            );
         }
     }
 
