@@ -606,77 +606,104 @@ fn prev_bit(bits: u64, from: u32) -> Option<u32> {
 /// matching days per (weekday of the 1st, month length).
 fn build_day_table(dom: &Spec, dow: &Spec) -> [[u32; 4]; 7] {
     let dom_plain = dom.bits(1, 31, false) as u32;
-    let dow_plain = dow.bits(0, 6, true) as u32;
+    let dow_plain = (dow.bits(0, 6, true) & 0x7F) as u64;
     // Days 1..=37 of a month starting on a Sunday whose weekday is in the
-    // set; a month starting on weekday w1 reads the same pattern shifted by w1.
-    let mut week_pattern = 0u64;
-    for d in 1..=37u32 {
-        if dow_plain & (1 << ((d - 1) % 7)) != 0 {
-            week_pattern |= 1 << d;
-        }
-    }
+    // set (the 7-day pattern repeated); a month starting on weekday w1 reads
+    // the same pattern shifted by w1.
+    let week_pattern = (dow_plain
+        | dow_plain << 7
+        | dow_plain << 14
+        | dow_plain << 21
+        | dow_plain << 28
+        | dow_plain << 35)
+        << 1;
+    let either = !(dom.star || dow.star);
+    // Only the `L`, `W` and `#` items need work per cell.
+    let dom_special: &[Item] = if dom.is_plain() { &[] } else { &dom.items };
+    let dow_special: &[Item] = if dow.is_plain() { &[] } else { &dow.items };
     let mut table = [[0u32; 4]; 7];
     for (w1, row) in table.iter_mut().enumerate() {
         let w1 = w1 as u32;
-        let weekday = |d: u32| (w1 + d - 1) % 7;
         for (li, cell) in row.iter_mut().enumerate() {
             let len = 28 + li as u32;
             let valid = ((1u64 << (len + 1)) - 2) as u32;
             let mut dom_mask = dom_plain & valid;
             let mut dow_mask = ((week_pattern >> w1) as u32) & valid;
-            for item in dom.items.iter() {
-                match *item {
-                    Item::Last { offset } if u32::from(offset) < len => {
-                        dom_mask |= 1 << (len - u32::from(offset));
-                    }
-                    Item::NearestWeekday { day } if u32::from(day) <= len => {
-                        let day = u32::from(day);
-                        let d = match weekday(day) {
-                            6 if day > 1 => day - 1,
-                            6 => day + 2,
-                            0 if day < len => day + 1,
-                            0 => day - 2,
-                            _ => day,
-                        };
-                        dom_mask |= 1 << d;
-                    }
-                    Item::LastWeekday => {
-                        let d = match weekday(len) {
-                            6 => len - 1,
-                            0 => len - 2,
-                            _ => len,
-                        };
-                        dom_mask |= 1 << d;
-                    }
-                    _ => {}
-                }
+            if !dom_special.is_empty() {
+                dom_mask |= dom_modifier_days(dom_special, w1, len);
             }
-            for item in dow.items.iter() {
-                match *item {
-                    Item::NthWeekday { weekday: wd, nth } => {
-                        let first = 1 + (u32::from(wd) + 7 - w1) % 7;
-                        let d = first + 7 * (u32::from(nth) - 1);
-                        if d <= len {
-                            dow_mask |= 1 << d;
-                        }
-                    }
-                    Item::LastWeekdayOf { weekday: wd } => {
-                        let d = len - (weekday(len) + 7 - u32::from(wd)) % 7;
-                        dow_mask |= 1 << d;
-                    }
-                    _ => {}
-                }
+            if !dow_special.is_empty() {
+                dow_mask |= dow_modifier_days(dow_special, w1, len);
             }
             // Vixie cron and cronie: when either day field is unrestricted
             // (starts with `*` or is `?`) both must match; else either may.
-            *cell = if dom.star || dow.star {
-                dom_mask & dow_mask
-            } else {
+            *cell = if either {
                 dom_mask | dow_mask
+            } else {
+                dom_mask & dow_mask
             };
         }
     }
     table
+}
+
+/// The days that day-of-month's `L`, `L-n`, `nW` and `LW` items select in a
+/// month of `len` days whose 1st falls on weekday `w1`.
+fn dom_modifier_days(items: &[Item], w1: u32, len: u32) -> u32 {
+    let weekday = |d: u32| (w1 + d - 1) % 7;
+    let mut mask = 0u32;
+    for item in items {
+        match *item {
+            Item::Last { offset } if u32::from(offset) < len => {
+                mask |= 1 << (len - u32::from(offset));
+            }
+            Item::NearestWeekday { day } if u32::from(day) <= len => {
+                let day = u32::from(day);
+                let d = match weekday(day) {
+                    6 if day > 1 => day - 1,
+                    6 => day + 2,
+                    0 if day < len => day + 1,
+                    0 => day - 2,
+                    _ => day,
+                };
+                mask |= 1 << d;
+            }
+            Item::LastWeekday => {
+                let d = match weekday(len) {
+                    6 => len - 1,
+                    0 => len - 2,
+                    _ => len,
+                };
+                mask |= 1 << d;
+            }
+            _ => {}
+        }
+    }
+    mask
+}
+
+/// The days that day-of-week's `n#k` and `nL` items select in a month of
+/// `len` days whose 1st falls on weekday `w1`.
+fn dow_modifier_days(items: &[Item], w1: u32, len: u32) -> u32 {
+    let mut mask = 0u32;
+    for item in items {
+        match *item {
+            Item::NthWeekday { weekday: wd, nth } => {
+                let first = 1 + (u32::from(wd) + 7 - w1) % 7;
+                let d = first + 7 * (u32::from(nth) - 1);
+                if d <= len {
+                    mask |= 1 << d;
+                }
+            }
+            Item::LastWeekdayOf { weekday: wd } => {
+                let last_wd = (w1 + len - 1) % 7;
+                let d = len - (last_wd + 7 - u32::from(wd)) % 7;
+                mask |= 1 << d;
+            }
+            _ => {}
+        }
+    }
+    mask
 }
 
 /// An iterator over fire instants; see [`Cron::iter_after`].

@@ -91,17 +91,33 @@ impl Spec {
                 }
                 _ => continue,
             };
-            let mut v = start;
-            while v <= end {
-                let b = if wrap7 && v == 7 { 0 } else { v };
-                bits |= 1u64 << b;
-                v = match v.checked_add(step) {
-                    Some(n) => n,
-                    None => break,
-                };
+            if start > end || end > 63 {
+                continue;
+            }
+            if step == 1 {
+                // A contiguous run of bits, without a loop.
+                bits |= (u64::MAX >> (63 - end)) & (u64::MAX << start);
+            } else {
+                let mut v = start;
+                while v <= end {
+                    bits |= 1u64 << v;
+                    v += step;
+                }
             }
         }
+        if wrap7 && bits & (1 << 7) != 0 {
+            // Sunday written as 7.
+            bits = (bits & !(1 << 7)) | 1;
+        }
         bits
+    }
+
+    /// True when every item is a plain value, range or `*` (no `L`, `W`,
+    /// `#`): the field is its bitset alone.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.items
+            .iter()
+            .all(|i| matches!(i, Item::All { .. } | Item::Range { .. }))
     }
 }
 
