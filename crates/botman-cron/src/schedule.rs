@@ -606,7 +606,7 @@ fn prev_bit(bits: u64, from: u32) -> Option<u32> {
 /// matching days per (weekday of the 1st, month length).
 fn build_day_table(dom: &Spec, dow: &Spec) -> [[u32; 4]; 7] {
     let dom_plain = dom.bits(1, 31, false) as u32;
-    let dow_plain = (dow.bits(0, 6, true) & 0x7F) as u64;
+    let dow_plain = dow.bits(0, 6, true) & 0x7F;
     // Days 1..=37 of a month starting on a Sunday whose weekday is in the
     // set (the 7-day pattern repeated); a month starting on weekday w1 reads
     // the same pattern shifted by w1.
