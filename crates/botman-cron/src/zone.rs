@@ -126,16 +126,21 @@ pub(crate) struct Zone<'a> {
 pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
     let key = match tz.iana_name() {
         // UTC has no transitions: no table, no lookup.
-        Some("UTC") => None,
-        Some(name) => Some(name_key(name)),
-        None => None,
-    };
-    let Some(key) = key else {
-        return f(&Zone {
-            tz,
-            table: None,
-            fixed: fixed_offset(tz),
-        });
+        Some("UTC") => {
+            return f(&Zone {
+                tz,
+                table: None,
+                fixed: Some(0),
+            });
+        }
+        Some(name) => name_key(name),
+        None => {
+            return f(&Zone {
+                tz,
+                table: None,
+                fixed: fixed_offset(tz),
+            });
+        }
     };
     THREAD_CACHE.with(|cache| {
         {
