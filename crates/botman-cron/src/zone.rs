@@ -2,9 +2,10 @@
 //!
 //! The search asks a zone three questions: the offset at an instant, the
 //! first transition after it, and the last transition at or before it. jiff
-//! answers them correctly, but for instants past the last transition written
-//! in the tz database (2037 for most zones) it evaluates the zone's POSIX rule
-//! on every call, which costs more than the whole cron search. So the first
+//! answers them correctly, but for instants past the last transition in its
+//! data (2038 with jiff's `tz-fat` feature, which the workspace enables) it
+//! evaluates the zone's POSIX rule on every call, which costs more than the
+//! whole cron search, and even before that a lookup is a binary search. So the first
 //! time a zone is seen, its transitions from 1900 to 2300 are copied into a
 //! table with an index by 97-day bucket, and every later question is a short
 //! scan.
