@@ -208,15 +208,19 @@ fn bench_next(c: &mut Criterion) {
     bench_next_zone(c, "new_york", &ny, chrono_tz::America::New_York);
 }
 
+/// The benchmark's random instants as `Timestamp`s.
+fn random_stamps() -> Vec<Timestamp> {
+    random_seconds(INSTANTS, 0xB07_A11)
+        .iter()
+        .map(|&s| Timestamp::from_second(s).expect("in range"))
+        .collect()
+}
+
 /// The `Timestamp` API schedulers use: no `ZonedDateTime` is built for the
 /// result, so this is the engine's own cost per zone.
 fn bench_timestamp_api(c: &mut Criterion) {
     let ny = TimeZone::get("America/New_York").expect("bundled zone");
-    let secs = random_seconds(INSTANTS, 0xB07_A11);
-    let stamps: Vec<Timestamp> = secs
-        .iter()
-        .map(|&s| Timestamp::from_second(s).expect("in range"))
-        .collect();
+    let stamps = random_stamps();
     for (zone, tz) in [("utc", TimeZone::UTC), ("new_york", ny)] {
         let mut g = c.benchmark_group(format!("next_after_timestamp/{zone}/random"));
         for case in CASES {
@@ -237,11 +241,7 @@ fn bench_timestamp_api(c: &mut Criterion) {
 /// up to there to the bundled database, which stops at 2007).
 fn bench_result_building(c: &mut Criterion) {
     let ny = TimeZone::get("America/New_York").expect("bundled zone");
-    let secs = random_seconds(INSTANTS, 0xB07_A11);
-    let stamps: Vec<Timestamp> = secs
-        .iter()
-        .map(|&s| Timestamp::from_second(s).expect("in range"))
-        .collect();
+    let stamps = random_stamps();
     let mut g = c.benchmark_group("jiff_to_zoned_datetime");
     for (zone, tz) in [("utc", TimeZone::UTC), ("new_york", ny)] {
         g.bench_function(format!("botman/{zone}"), |b| {

@@ -101,6 +101,17 @@ impl Transitions {
         self.bucket_start[k.min(self.bucket_start.len() - 1)] as usize
     }
 
+    /// Table entry `k`: its instant, the offset it brings and the offset
+    /// before it.
+    #[inline]
+    fn transition(&self, k: usize) -> (i64, i64, i64) {
+        let before = match k.checked_sub(1) {
+            Some(j) => self.offset[j],
+            None => self.offset_before,
+        };
+        (self.at[k], i64::from(self.offset[k]), i64::from(before))
+    }
+
     /// The index of the first transition strictly after `t`.
     #[inline]
     fn first_after(&self, t: i64) -> usize {
@@ -234,22 +245,10 @@ impl Zone<'_> {
     /// The last transition at or before `t`: its instant, the offset it
     /// brings and the offset before it.
     pub(crate) fn last_transition(&self, t: i64) -> Option<(i64, i64, i64)> {
-        if let Some(tab) = self.table_for(t) {
-            let i = tab.first_after(t);
-            if i >= 2 {
-                return Some((
-                    tab.at[i - 1],
-                    i64::from(tab.offset[i - 1]),
-                    i64::from(tab.offset[i - 2]),
-                ));
-            }
-            if i == 1 {
-                return Some((
-                    tab.at[0],
-                    i64::from(tab.offset[0]),
-                    i64::from(tab.offset_before),
-                ));
-            }
+        if let Some(tab) = self.table_for(t)
+            && let Some(k) = tab.first_after(t).checked_sub(1)
+        {
+            return Some(tab.transition(k));
         }
         // Skip transitions that do not change the offset, as the table does.
         for p in self
@@ -298,22 +297,11 @@ impl Following<'_> {
     /// Inside the table it is the entry before the one yielded.
     #[inline]
     pub(crate) fn last_before_yielded(&self, t: i64) -> Option<(i64, i64, i64)> {
-        if let (Some(i), Some(tab)) = (self.idx, self.zone.table) {
+        if let (Some(i), Some(tab)) = (self.idx, self.zone.table)
+            && let Some(k) = i.checked_sub(2)
+        {
             // at[i - 1] was yielded (> t); at[i - 2] is the answer.
-            if i >= 3 {
-                return Some((
-                    tab.at[i - 2],
-                    i64::from(tab.offset[i - 2]),
-                    i64::from(tab.offset[i - 3]),
-                ));
-            }
-            if i == 2 {
-                return Some((
-                    tab.at[0],
-                    i64::from(tab.offset[0]),
-                    i64::from(tab.offset_before),
-                ));
-            }
+            return Some(tab.transition(k));
         }
         self.zone.last_transition(t)
     }
