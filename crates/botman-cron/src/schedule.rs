@@ -11,7 +11,7 @@ use crate::calendar::{
 };
 use crate::error::ParseError;
 use crate::spec::{Item, Spec};
-use crate::zone::{Zone, with_zone};
+use crate::zone::{Zone, ZoneMemo, with_zone};
 
 /// The last second of a day.
 const LAST_SOD: u32 = 86_399;
@@ -65,6 +65,8 @@ pub(crate) struct Specs {
     pub(crate) dom: Spec,
     pub(crate) month: Spec,
     pub(crate) dow: Spec,
+    /// The zone the schedule was first searched in (a cache; see `ZoneMemo`).
+    pub(crate) zone: ZoneMemo,
 }
 
 impl Cron {
@@ -123,6 +125,7 @@ impl Cron {
                 dom,
                 month,
                 dow,
+                zone: ZoneMemo::default(),
             }),
         };
         // Empty fields are rejected by the parser (`can_fire`); 0 then is a
@@ -443,7 +446,9 @@ impl Cron {
         tz: &TimeZone,
         offset_hint: Option<i32>,
     ) -> Option<Timestamp> {
-        with_zone(tz, |zone| self.next_in_zone(after, zone, offset_hint))
+        with_zone(tz, &self.spec.zone, |zone| {
+            self.next_in_zone(after, zone, offset_hint)
+        })
     }
 
     fn next_in_zone(
@@ -520,7 +525,7 @@ impl Cron {
 
     /// Backward search across the zone's offset segments (see `next_in`).
     fn prev_in(&self, before: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
-        with_zone(tz, |zone| self.prev_in_zone(before, zone))
+        with_zone(tz, &self.spec.zone, |zone| self.prev_in_zone(before, zone))
     }
 
     fn prev_in_zone(&self, before: Timestamp, zone: &Zone<'_>) -> Option<Timestamp> {

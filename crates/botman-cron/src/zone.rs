@@ -18,7 +18,7 @@
 //! cannot be freed and its address reused by another zone while cached.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -135,7 +135,7 @@ pub(crate) struct Zone<'a> {
 /// Runs `f` with the zone's table borrowed from the thread's cache (no
 /// reference counting on the hot path), building or fetching it on a miss.
 #[inline]
-pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
+pub(crate) fn with_zone<R>(tz: &TimeZone, memo: &ZoneMemo, f: impl FnOnce(&Zone<'_>) -> R) -> R {
     let key = match tz.iana_name() {
         // UTC has no transitions: no table, no lookup.
         Some("UTC") => {
@@ -154,13 +154,26 @@ pub(crate) fn with_zone<R>(tz: &TimeZone, f: impl FnOnce(&Zone<'_>) -> R) -> R {
             });
         }
     };
+    // The schedule's own memo first: one atomic load, no thread-local.
+    if let Some((k, _, table)) = memo.0.get()
+        && *k == key
+    {
+        return f(&Zone {
+            tz,
+            table: Some(table),
+            fixed: None,
+        });
+    }
     THREAD_CACHE.with(|cache| {
         {
             let slots = cache.borrow();
-            if let Some((_, _, table)) = slots.iter().find(|(k, _, _)| *k == key) {
+            if let Some(slot) = slots.iter().find(|(k, _, _)| *k == key) {
+                // The first zone a schedule is searched in is memoised
+                // (a no-op once the memo holds a zone).
+                let _ = memo.0.set(slot.clone());
                 return f(&Zone {
                     tz,
-                    table: Some(table),
+                    table: Some(&slot.2),
                     fixed: None,
                 });
             }
@@ -328,6 +341,28 @@ impl Iterator for Following<'_> {
 
 type Slot = (usize, TimeZone, Arc<Transitions>);
 
+/// A schedule's memo of the first named zone it was searched in, so the
+/// usual case (one schedule, one zone) skips the thread cache. Like the
+/// caches, it keeps a clone of the `TimeZone`, so its key stays unique.
+///
+/// A cache, not part of the schedule's value: every memo equals every other.
+#[derive(Clone, Default)]
+pub(crate) struct ZoneMemo(OnceLock<Slot>);
+
+impl PartialEq for ZoneMemo {
+    fn eq(&self, _: &ZoneMemo) -> bool {
+        true
+    }
+}
+
+impl Eq for ZoneMemo {}
+
+impl std::fmt::Debug for ZoneMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZoneMemo")
+    }
+}
+
 thread_local! {
     static THREAD_CACHE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
 }
@@ -471,7 +506,15 @@ mod tests {
             None
         );
         let ny = TimeZone::get("America/New_York").unwrap();
-        assert!(with_zone(&ny, |z| z.table.is_some()));
-        assert!(with_zone(&ny.clone(), |z| z.table.is_some()));
+        let memo = ZoneMemo::default();
+        assert!(with_zone(&ny, &memo, |z| z.table.is_some()));
+        assert!(with_zone(&ny.clone(), &memo, |z| z.table.is_some()));
+        assert!(memo.0.get().is_some());
+        // Another zone after the memo is set: from the thread cache.
+        let london = TimeZone::get("Europe/London").unwrap();
+        let london_offset = with_zone(&london, &memo, |z| z.offset_at(0));
+        assert_eq!(london_offset, Some(3600), "London was on BST all of 1970");
+        let ny_offset = with_zone(&ny, &memo, |z| z.offset_at(0));
+        assert_eq!(ny_offset, Some(-5 * 3600));
     }
 }
