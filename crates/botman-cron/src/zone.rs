@@ -11,8 +11,10 @@
 //! scan.
 //! Outside that window, and for zones without a name, jiff is asked directly.
 //!
-//! Tables are cached per thread (a handful of zones, no locking) in front of
-//! a process-wide cache, so a zone's table is built once per process. The
+//! Each schedule memoises the table of the first zone it is searched in (one
+//! atomic load per search). Other zones come from a per-thread cache (a
+//! handful of zones, no locking) in front of a process-wide cache, so a
+//! zone's table is built once per process. The
 //! cache key is the address of the zone's name inside the `TimeZone`'s shared
 //! allocation; the cache keeps a clone of the `TimeZone`, so that allocation
 //! cannot be freed and its address reused by another zone while cached.
