@@ -138,21 +138,13 @@ pub(crate) struct Zone<'a> {
 /// reference counting on the hot path), building or fetching it on a miss.
 #[inline]
 pub(crate) fn with_zone<R>(tz: &TimeZone, memo: &ZoneMemo, f: impl FnOnce(&Zone<'_>) -> R) -> R {
-    let key = match tz.iana_name() {
-        // UTC has no transitions: no table, no lookup.
-        Some("UTC") => {
+    let key = match classify(tz) {
+        Kind::Keyed(key) => key,
+        Kind::Unkeyed { fixed } => {
             return f(&Zone {
                 tz,
                 table: None,
-                fixed: Some(0),
-            });
-        }
-        Some(name) => name_key(name),
-        None => {
-            return f(&Zone {
-                tz,
-                table: None,
-                fixed: fixed_offset(tz),
+                fixed,
             });
         }
     };
@@ -371,34 +363,29 @@ thread_local! {
 
 static GLOBAL_CACHE: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
 
-/// The constant offset of UTC and of fixed-offset zones, found without
-/// asking jiff anything that could fail (and allocate an error).
+/// How a zone is searched: from a cached table, or without one.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// A named zone with transitions, keyed by the address of its name
+    /// inside the zone's shared allocation (see the module docs).
+    Keyed(usize),
+    /// UTC, a fixed offset (`fixed` holds it), or an unnamed POSIX rule
+    /// (`fixed` is `None`: jiff is asked directly).
+    Unkeyed { fixed: Option<i64> },
+}
+
+/// Classifies a zone by its name first, so named zones never ask jiff for a
+/// fixed offset (a question that fails, and allocates an error, for them).
 #[inline]
-fn fixed_offset(tz: &TimeZone) -> Option<i64> {
+fn classify(tz: &TimeZone) -> Kind {
     match tz.iana_name() {
-        Some("UTC") => Some(0),
-        Some(_) => None,
-        // Unnamed: a fixed offset, or a POSIX TZ string with rules.
-        None => tz.to_fixed_offset().ok().map(|o| i64::from(o.seconds())),
+        // UTC has no transitions: no table, no lookup.
+        Some("UTC") => Kind::Unkeyed { fixed: Some(0) },
+        Some(name) => Kind::Keyed(name.as_ptr() as usize),
+        None => Kind::Unkeyed {
+            fixed: tz.to_fixed_offset().ok().map(|o| i64::from(o.seconds())),
+        },
     }
-}
-
-/// The cache key of a named zone with transitions: the address of its name
-/// inside the zone's shared allocation (see the module docs).
-#[cfg(test)]
-fn cache_key(tz: &TimeZone) -> Option<usize> {
-    let name = tz.iana_name()?;
-    // UTC has no transitions: jiff answers it without any work.
-    if name == "UTC" {
-        return None;
-    }
-    Some(name_key(name))
-}
-
-/// The cache key of a zone with this name, borrowed from the zone.
-#[inline]
-fn name_key(name: &str) -> usize {
-    name.as_ptr() as usize
 }
 
 fn global_lookup(key: usize, tz: &TimeZone) -> Option<Arc<Transitions>> {
@@ -431,7 +418,10 @@ mod tests {
             "Europe/London",
         ] {
             let tz = TimeZone::get(name).unwrap();
-            let table = global_lookup(cache_key(&tz).unwrap(), &tz).expect("a table");
+            let Kind::Keyed(key) = classify(&tz) else {
+                panic!("{name} has transitions")
+            };
+            let table = global_lookup(key, &tz).expect("a table");
             let zone = Zone {
                 tz: &tz,
                 table: Some(&table),
@@ -492,20 +482,20 @@ mod tests {
 
     #[test]
     fn ok_no_table_for_utc_or_fixed() {
-        assert!(cache_key(&TimeZone::UTC).is_none());
-        assert!(cache_key(&TimeZone::fixed(jiff::tz::offset(5))).is_none());
-        assert_eq!(fixed_offset(&TimeZone::UTC), Some(0));
+        assert_eq!(classify(&TimeZone::UTC), Kind::Unkeyed { fixed: Some(0) });
         assert_eq!(
-            fixed_offset(&TimeZone::fixed(jiff::tz::offset(5))),
-            Some(5 * 3600)
+            classify(&TimeZone::fixed(jiff::tz::offset(5))),
+            Kind::Unkeyed {
+                fixed: Some(5 * 3600)
+            }
         );
+        assert!(matches!(
+            classify(&TimeZone::get("America/New_York").unwrap()),
+            Kind::Keyed(_)
+        ));
         assert_eq!(
-            fixed_offset(&TimeZone::get("America/New_York").unwrap()),
-            None
-        );
-        assert_eq!(
-            fixed_offset(&TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap()),
-            None
+            classify(&TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap()),
+            Kind::Unkeyed { fixed: None }
         );
         let ny = TimeZone::get("America/New_York").unwrap();
         let memo = ZoneMemo::default();
