@@ -21,7 +21,7 @@ fn main() -> Result<(), botman::Error> {
         manager
             .run_bot("excel_automation")?
             .wait()
-            .map(|o| o.status)
+            .map(|o| o.outcome)
     );
     Ok(())
 }

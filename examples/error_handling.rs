@@ -33,7 +33,7 @@ fn main() -> Result<(), botman::Error> {
         let o = manager.run_bot(name)?.wait().expect("alive");
         println!(
             "{name}: {:?} after {} attempt(s): {:?}",
-            o.status, o.attempts, o.error
+            o.outcome, o.attempts, o.error
         );
     }
     Ok(())

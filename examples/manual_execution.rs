@@ -23,12 +23,12 @@ fn main() -> Result<(), botman::Error> {
         .run_bot("my_bot")?
         .wait()
         .expect("the manager is alive");
-    println!("my_bot: {:?} -> {:?}", outcome.status, outcome.value);
+    println!("my_bot: {:?} -> {:?}", outcome.outcome, outcome.value);
 
     // Run all managed bots.
     for handle in manager.run_all_bots() {
         if let Some(o) = handle.wait() {
-            println!("{}: {:?}", o.bot, o.status);
+            println!("{}: {:?}", o.bot, o.outcome);
         }
     }
     Ok(())

@@ -71,16 +71,47 @@ impl fmt::Display for SoftError {
 
 impl StdError for SoftError {}
 
-/// Whether a job's error is, or wraps, a [`SoftError`].
+/// Whether a job's error is, or wraps, a [`SoftError`]: anywhere in its
+/// `source()` chain, or anywhere in the chain of an `anyhow::Error` (which
+/// hides its chain once boxed, so jobs flatten it first: [`into_job_error`]).
 pub(crate) fn is_soft(err: &(dyn StdError + 'static)) -> bool {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
-        if e.is::<SoftError>() {
+        if e.is::<SoftError>() || e.downcast_ref::<Flattened>().is_some_and(|f| f.soft) {
             return true;
         }
         cur = e.source();
     }
     false
+}
+
+/// An `anyhow::Error` as a job error: its whole chain as text (`{:#}`), and
+/// whether a [`SoftError`] is in it. Boxing an `anyhow::Error` directly
+/// would hide both: the box can no longer be downcast to what it wraps
+/// (issue #8, bug 1).
+#[derive(Debug)]
+struct Flattened {
+    text: String,
+    soft: bool,
+}
+
+impl fmt::Display for Flattened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl StdError for Flattened {}
+
+/// Converts a job's error, flattening an `anyhow::Error` (see [`Flattened`]).
+fn into_job_error<E: Into<JobError> + 'static>(e: E) -> JobError {
+    if let Some(a) = (&e as &dyn std::any::Any).downcast_ref::<anyhow::Error>() {
+        return Box::new(Flattened {
+            text: format!("{a:#}"),
+            soft: a.chain().any(|c| c.is::<SoftError>()),
+        });
+    }
+    e.into()
 }
 
 /// What to do when a fire comes while the bot's previous run is still going.
@@ -206,6 +237,7 @@ fn intern(expr: &str) -> Result<Interned, Error> {
 pub(crate) struct Policy {
     pub(crate) retries: u32,
     pub(crate) retry_delay: Duration,
+    pub(crate) max_retry_delay: Duration,
     pub(crate) initial_timeout: Duration,
     pub(crate) max_timeout: Duration,
     pub(crate) overlap: Overlap,
@@ -221,6 +253,7 @@ impl Default for Policy {
         Policy {
             retries: 3,
             retry_delay: Duration::from_secs(10),
+            max_retry_delay: MAX_RETRY_DELAY,
             initial_timeout: Duration::from_secs(60),
             max_timeout: Duration::from_secs(3600),
             overlap: Overlap::Skip,
@@ -233,8 +266,18 @@ impl Default for Policy {
     }
 }
 
-/// The longest delay between attempts, as in the Python library.
+/// The default of [`BotBuilder::max_retry_delay`] (60 s): the longest wait
+/// between two attempts of one fire. The rule is stated once, at
+/// [`BotBuilder::retry_delay`].
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+impl Policy {
+    /// The wait before attempt `k + 1` (after `k` failed attempts): the rule
+    /// documented at [`BotBuilder::retry_delay`].
+    pub(crate) fn retry_delay(&self, k: u32) -> Duration {
+        self.retry_delay.saturating_mul(k).min(self.max_retry_delay)
+    }
+}
 
 /// A bot, ready to be added to a [`Botman`](crate::Botman).
 ///
@@ -257,8 +300,13 @@ pub struct Bot {
     pub(crate) name: Arc<str>,
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) job: Job,
-    /// Slack and Chime webhooks: (is_chime, url, event types).
-    pub(crate) webhooks: Vec<(bool, String, Vec<crate::EventType>)>,
+    /// Slack and Chime webhooks: (format, url, event types).
+    #[cfg(feature = "webhooks")]
+    pub(crate) webhooks: Vec<(
+        crate::receivers::Format,
+        crate::WebhookUrl,
+        Vec<crate::EventType>,
+    )>,
     /// Shared between bots with the same policies (most use the defaults).
     pub(crate) policy: Arc<Policy>,
 }
@@ -304,6 +352,7 @@ impl fmt::Debug for Bot {
 }
 
 /// Builds a [`Bot`]; see [`Bot::builder`]. `build()` validates everything.
+#[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
 pub struct BotBuilder {
     name: String,
     schedules: Vec<(String, Option<String>)>,
@@ -332,53 +381,62 @@ impl BotBuilder {
     /// The job: a closure returning `Result<T, E>`, run on the manager's
     /// pool of blocking threads. `T` is kept in the run's outcome (anything
     /// serde can serialise; `()` keeps nothing); `E` is any error type.
+    ///
+    /// A [`SoftError`] anywhere in the error — returned as is, in a
+    /// `source()` chain, or in an `anyhow::Error` (`bail!(SoftError::new(..))`,
+    /// `Err(SoftError::new(..))?`, with or without `.context(..)`) — makes
+    /// the fire a soft failure.
     pub fn job<F, T, E>(mut self, f: F) -> BotBuilder
     where
         F: Fn() -> Result<T, E> + Send + Sync + 'static,
         T: serde::Serialize,
-        E: Into<JobError>,
+        E: Into<JobError> + 'static,
     {
         self.job = Some(Job::Sync(Arc::new(move || {
-            f().map(|v| to_value(&v)).map_err(Into::into)
+            f().map(|v| to_value(&v)).map_err(into_job_error)
         })));
         self
     }
 
     /// The job, async: a function returning a future of `Result<T, E>`, run
-    /// on the async runtime.
+    /// on the async runtime. Errors are read as for [`job`](BotBuilder::job).
     pub fn async_job<F, Fut, T, E>(mut self, f: F) -> BotBuilder
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: serde::Serialize,
-        E: Into<JobError>,
+        E: Into<JobError> + 'static,
     {
         self.job = Some(Job::Async(Arc::new(move || {
             let fut = f();
-            Box::pin(async move { fut.await.map(|v| to_value(&v)).map_err(Into::into) })
+            Box::pin(async move { fut.await.map(|v| to_value(&v)).map_err(into_job_error) })
         })));
         self
     }
 
     /// Posts the bot's events to a Slack webhook (repeatable: one or many).
+    #[cfg(feature = "webhooks")]
     pub fn slack_webhook(mut self, url: impl Into<String>) -> BotBuilder {
         self.slack.push(url.into());
         self
     }
 
     /// Posts the bot's events to a Chime webhook (repeatable).
+    #[cfg(feature = "webhooks")]
     pub fn chime_webhook(mut self, url: impl Into<String>) -> BotBuilder {
         self.chime.push(url.into());
         self
     }
 
     /// The event types sent to the Slack webhooks. Defaults to all.
+    #[cfg(feature = "webhooks")]
     pub fn slack_event_types(mut self, types: &[crate::EventType]) -> BotBuilder {
         self.slack_types = types.to_vec();
         self
     }
 
     /// The event types sent to the Chime webhooks. Defaults to all.
+    #[cfg(feature = "webhooks")]
     pub fn chime_event_types(mut self, types: &[crate::EventType]) -> BotBuilder {
         self.chime_types = types.to_vec();
         self
@@ -391,10 +449,22 @@ impl BotBuilder {
         self
     }
 
-    /// Base delay between attempts: before attempt k+1 the runner waits
-    /// `retry_delay * k`, capped at [`MAX_RETRY_DELAY`]. Defaults to 10 s.
+    /// The delay between attempts of one fire. **The rule:** after `k`
+    /// failed attempts, the runner waits `min(retry_delay × k,
+    /// max_retry_delay)` before attempt `k + 1` — so with the defaults
+    /// (10 s, cap 60 s) the waits are 10, 20, 30, 40, 50, 60, 60 ... s. The
+    /// delays grow so a struggling dependency gets room; the cap keeps a
+    /// fire's retries from sitting out the bot's schedule. Defaults to 10 s.
     pub fn retry_delay(mut self, delay: Duration) -> BotBuilder {
         self.policy.retry_delay = delay;
+        self
+    }
+
+    /// The longest wait between two attempts (the cap in the rule at
+    /// [`retry_delay`](BotBuilder::retry_delay)). Defaults to
+    /// [`MAX_RETRY_DELAY`], 60 s.
+    pub fn max_retry_delay(mut self, cap: Duration) -> BotBuilder {
+        self.policy.max_retry_delay = cap;
         self
     }
 
@@ -458,8 +528,10 @@ impl BotBuilder {
 
     /// Validates and builds the bot.
     ///
-    /// Errors: an empty name, no schedule, a schedule that does not parse
-    /// (the error names the schedule and the column), an unknown time zone,
+    /// Errors (all answer [`Error::is_invalid_bot`]): an empty name, the
+    /// reserved name `all`, no schedule, a schedule that does not parse
+    /// ([`Error::is_schedule`]; [`Error::parse_error`] has the column), an
+    /// unknown time zone ([`Error::is_time_zone`]),
     /// no job, zero retries, a zero time limit, a `max_timeout` below
     /// `initial_timeout`, `Concurrent(0)`, `RunAll { max: 0 }`.
     pub fn build(self) -> Result<Bot, Error> {
@@ -473,6 +545,12 @@ impl BotBuilder {
                 "names are at most 200 bytes, without control characters",
             ));
         }
+        if name == "all" {
+            return Err(Error::invalid_bot(
+                name,
+                "`all` is reserved: subscribing to events of `all` means every bot",
+            ));
+        }
         if self.schedules.is_empty() {
             return Err(Error::invalid_bot(
                 name,
@@ -481,14 +559,10 @@ impl BotBuilder {
         }
         let mut schedules = Vec::with_capacity(self.schedules.len());
         for (i, (expr, tz)) in self.schedules.iter().enumerate() {
-            let s = Schedule::new(expr, tz.as_deref()).map_err(|e| {
-                // The parse error already quotes the text; say which schedule.
-                let why = match std::error::Error::source(&e) {
-                    Some(parse) => parse.to_string(),
-                    None => e.to_string(),
-                };
-                Error::invalid_bot(name, &format!("schedule {} (`{expr}`): {why}", i + 1))
-            })?;
+            // The error keeps its kind and source (the parse error's column);
+            // it only learns which bot and schedule it is about.
+            let s = Schedule::new(expr, tz.as_deref())
+                .map_err(|e| e.in_bot(name, Some((i + 1, expr))))?;
             schedules.push(s);
         }
         let Some(job) = self.job else {
@@ -528,19 +602,24 @@ impl BotBuilder {
                 "Misfire::RunAll { max: 0 } runs nothing; use Misfire::Skip",
             ));
         }
-        let mut webhooks = Vec::new();
-        for (chime, urls, types) in [
-            (false, &self.slack, &self.slack_types),
-            (true, &self.chime, &self.chime_types),
-        ] {
-            for url in urls {
-                crate::WebhookUrl::new(url)
-                    .map_err(|e| Error::invalid_bot(name, &e.to_string()))?;
-                webhooks.push((chime, url.clone(), types.clone()));
+        #[cfg(feature = "webhooks")]
+        let webhooks = {
+            use crate::receivers::Format;
+            let mut webhooks = Vec::new();
+            for (format, urls, types) in [
+                (Format::Slack, &self.slack, &self.slack_types),
+                (Format::Chime, &self.chime, &self.chime_types),
+            ] {
+                for url in urls {
+                    let url = crate::WebhookUrl::new(url).map_err(|e| e.in_bot(name, None))?;
+                    webhooks.push((format, url, types.clone()));
+                }
             }
-        }
+            webhooks
+        };
         Ok(Bot {
             name: Arc::from(name),
+            #[cfg(feature = "webhooks")]
             webhooks,
             schedules,
             job,

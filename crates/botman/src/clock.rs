@@ -1,14 +1,16 @@
 //! Time, injected: every "now" and every sleep in botman goes through a
 //! [`Clock`], so tests drive time with a [`ManualClock`] instead of sleeping.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 mod timer;
 
@@ -24,6 +26,15 @@ pub trait Clock: Send + Sync + 'static {
 
     /// A future that completes once `now() >= deadline`.
     fn sleep_until(&self, deadline: Timestamp) -> Sleep;
+
+    /// A future that completes when the clock is set back to before the
+    /// instant it showed when this was called. The scheduler listens to it to
+    /// notice a backward jump at once. Defaults to a future that never
+    /// completes: the scheduler then notices a jump at its next wake-up,
+    /// which [`SystemClock::MAX_SLEEP`] bounds.
+    fn moved_back(&self) -> Sleep {
+        Box::pin(std::future::pending())
+    }
 }
 
 /// The real clock: wall-clock "now", and a dedicated timer thread for
@@ -129,6 +140,141 @@ impl Clock for ManualClock {
             }
         })
     }
+
+    fn moved_back(&self) -> Sleep {
+        let mut rx = self.now.subscribe();
+        let from = *rx.borrow_and_update();
+        Box::pin(async move {
+            if rx.wait_for(|now| *now < from).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
+
+/// What a manager is doing, as far as time is concerned: how many of its
+/// tasks are busy (the scheduler deciding, runs executing) and the
+/// deadlines of those asleep on the clock. [`Botman::wait_idle`] waits until
+/// nothing is busy and no sleeper's deadline has passed: then nothing more
+/// happens until the clock moves (or a job returns).
+///
+/// [`Botman::wait_idle`]: crate::Botman::wait_idle
+pub(crate) struct Activity {
+    busy: AtomicUsize,
+    /// Set when the scheduler is told to wake (a change to the heap), cleared
+    /// when it looks at the heap again.
+    woken: AtomicBool,
+    /// Deadlines of tracked sleeps in progress: (deadline, id).
+    sleeps: Mutex<BTreeSet<(Timestamp, u64)>>,
+    next_id: AtomicU64,
+    changed: Notify,
+    waiters: AtomicUsize,
+}
+
+/// Counts one busy task until dropped.
+pub(crate) struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.signal();
+    }
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            busy: AtomicUsize::new(0),
+            woken: AtomicBool::new(false),
+            sleeps: Mutex::new(BTreeSet::new()),
+            next_id: AtomicU64::new(0),
+            changed: Notify::new(),
+            waiters: AtomicUsize::new(0),
+        })
+    }
+
+    /// Marks a task busy until the guard drops. Take it before spawning the
+    /// task, so there is no moment when the work is nowhere.
+    pub(crate) fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(Arc::clone(self))
+    }
+
+    /// Notes that the scheduler has something new to look at.
+    pub(crate) fn wake(&self) {
+        self.woken.store(true, Ordering::SeqCst);
+    }
+
+    /// The scheduler is looking at the heap: earlier wake requests are seen.
+    pub(crate) fn woke(&self) {
+        self.woken.store(false, Ordering::SeqCst);
+    }
+
+    /// Sleeps on `clock` until `deadline`, counted as not busy meanwhile. On
+    /// waking, the task is counted busy again *before* its deadline is
+    /// forgotten, so `idle` never sees a moment with neither.
+    pub(crate) async fn sleep_until(&self, clock: &dyn Clock, deadline: Timestamp) {
+        let mut sleep = std::pin::pin!(clock.sleep_until(deadline));
+        self.sleep_on(deadline, sleep.as_mut()).await;
+    }
+
+    /// Awaits `fut`, counted asleep until `deadline` meanwhile (a sleep raced
+    /// against something else, like the scheduler's wake-up).
+    pub(crate) async fn sleep_on<F: Future>(
+        &self,
+        deadline: Timestamp,
+        fut: Pin<&mut F>,
+    ) -> F::Output {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.sleeps).insert((deadline, id));
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        self.signal();
+        let out = fut.await;
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        lock(&self.sleeps).remove(&(deadline, id));
+        out
+    }
+
+    fn signal(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+
+    fn idle(&self, now: Timestamp) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0
+            && !self.woken.load(Ordering::SeqCst)
+            && lock(&self.sleeps).first().is_none_or(|(d, _)| *d > now)
+    }
+
+    /// Waits (real time, at most `timeout`) until idle at `clock`'s now.
+    pub(crate) async fn wait_idle(&self, clock: &dyn Clock, timeout: Duration) -> bool {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiters);
+        let check = async {
+            loop {
+                let changed = self.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if self.idle(clock.now()) {
+                    return;
+                }
+                // The clock may move without telling us: look again soon.
+                let _ = tokio::time::timeout(Duration::from_millis(5), changed).await;
+            }
+        };
+        tokio::time::timeout(timeout, check).await.is_ok()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -155,5 +301,44 @@ mod tests {
             .sleep_until("2024-01-01T00:00:00Z".parse().unwrap())
             .await;
         SystemClock.sleep_until(Timestamp::UNIX_EPOCH).await;
+    }
+
+    #[tokio::test]
+    async fn moved_back_completes_only_when_set_back() {
+        let clock = ManualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
+        let back = tokio::spawn(clock.moved_back());
+        clock.advance(Duration::from_secs(5));
+        tokio::task::yield_now().await;
+        assert!(!back.is_finished());
+        clock.set("2024-12-31T23:59:59Z".parse().unwrap());
+        tokio::time::timeout(Duration::from_secs(10), back)
+            .await
+            .expect("noticed")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn activity_is_idle_only_when_no_sleeper_is_due() {
+        let clock = ManualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
+        let act = Activity::new();
+        assert!(act.idle(clock.now()));
+        let busy = act.busy();
+        assert!(!act.idle(clock.now()));
+        let deadline: Timestamp = "2025-01-01T00:00:10Z".parse().unwrap();
+        let (a, c) = (Arc::clone(&act), clock.clone());
+        let sleeper = tokio::spawn(async move {
+            let _busy = busy;
+            a.sleep_until(&c, deadline).await;
+        });
+        assert!(act.wait_idle(&clock, Duration::from_secs(10)).await);
+        clock.advance(Duration::from_secs(10));
+        // Due but not yet woken: not idle, whatever the task has done yet.
+        assert!(!act.idle(clock.now()) || sleeper.is_finished());
+        sleeper.await.unwrap();
+        assert!(act.idle(clock.now()));
+        act.wake();
+        assert!(!act.idle(clock.now()));
+        act.woke();
+        assert!(act.idle(clock.now()));
     }
 }

@@ -53,9 +53,11 @@ pub struct BotMetrics {
     pub errors: u64,
     /// Attempts beyond the first.
     pub retries: u64,
-    /// Fires not run because of overlap, cool-down or pause.
+    /// Fires not run because of overlap, cool-down, pause, or because
+    /// another process claimed them.
     pub skipped: u64,
-    /// Fires noticed too late and not run (misfire policy).
+    /// Fires not run because they were noticed too late (misfire policy) or
+    /// could not be claimed in time (store unavailable).
     pub missed: u64,
     /// When the last run started.
     pub last_run: Option<Timestamp>,
@@ -73,6 +75,11 @@ pub struct BotMetrics {
     pub timeout_until: Option<Timestamp>,
     /// When the bot was added.
     pub since: Timestamp,
+    /// Whether the bot is paused.
+    pub paused: bool,
+    /// Sync attempts of this bot past their time limit whose thread has not
+    /// returned yet (each also counted in [`Botman::stuck_workers`](crate::Botman::stuck_workers)).
+    pub stuck_workers: u64,
 }
 
 /// How many recent durations the percentiles are computed over.

@@ -1,129 +1,105 @@
-//! Executing one fire: attempts, delays between them, panics, soft errors,
-//! the time limit, and the outcome.
+//! The runner: executes one fire and returns its [`RunRecord`].
+//!
+//! A fire is up to `retries` attempts. Each attempt runs under the bot's
+//! time limit: sync jobs on the manager's bounded pool of blocking threads,
+//! async jobs polled in the run's task. A panic is caught and is a failed
+//! attempt; a [`SoftError`](crate::SoftError) ends the fire at once. Between
+//! attempts the runner waits as [`Policy::retry_delay`] says, on the clock.
+//!
+//! The runner decides nothing else: it never touches the store, the heap or
+//! the bot's state. What it has to tell while the fire goes on (an attempt
+//! failed, a thread is stuck) it tells its [`Observer`]; the scheduler
+//! applies the record it returns.
+//!
+//! # Stuck sync jobs
+//!
+//! A thread cannot be killed. A sync attempt past its time limit is reported
+//! as timed out at once; its thread is counted as stuck and, while fewer
+//! than the pool's `max_stuck` threads are stuck, its worker slot is handed
+//! to a replacement so the pool keeps its size (issue #8, bug 2). Past that
+//! bound the slot stays with the stuck thread until it returns: the pool
+//! shrinks rather than growing without limit. The bot counts the thread as
+//! active until it returns, so its later fires follow its overlap policy.
 
 use std::any::Any;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Semaphore, oneshot};
+use jiff::Timestamp;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::bot::{Job, JobResult, MAX_RETRY_DELAY, Policy, is_soft};
-use crate::clock::Clock;
+use crate::bot::{Job, JobResult, Policy, is_soft};
+use crate::clock::{Activity, Clock};
+use crate::run::{RunOutcome, RunRecord, Trigger};
+use crate::state::{add, lock};
 
-/// Why a run was started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Trigger {
-    /// A scheduled fire.
-    Scheduled,
-    /// `run_bot` / `run_all_bots`.
-    Manual,
-    /// The run at the end of a cool-down.
-    Recovery,
+/// What the runner tells while a fire goes on.
+pub(crate) trait Observer: Send + Sync + 'static {
+    /// The first attempt starts.
+    fn started(&self, at: Timestamp);
+    /// An attempt failed; `retry_at` is when the next starts, if one does.
+    fn attempt_failed(&self, failure: &AttemptFailure);
+    /// A sync attempt ran past its time limit and its thread still runs;
+    /// `replaced`: its worker slot went to a replacement.
+    fn worker_stuck(&self, replaced: bool, limit: Duration);
+    /// A stuck thread returned (called on that thread).
+    fn worker_returned(&self);
 }
 
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum RunStatus {
-    /// An attempt succeeded.
-    Succeeded,
-    /// Every attempt failed; the bot entered a cool-down.
-    Failed,
-    /// The job returned a [`SoftError`](crate::SoftError): no retry, no
-    /// cool-down.
-    SoftFailed,
-    /// The manager stopped before the run could finish.
-    Abandoned,
-}
-
-/// The outcome of one run, as [`RunHandle`] delivers it.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct RunOutcome {
-    /// The bot.
-    pub bot: String,
-    /// Why it ran.
-    pub trigger: Trigger,
-    /// The scheduled instant (for scheduled and recovery runs).
-    pub scheduled: Option<Timestamp>,
-    /// When the first attempt started.
-    pub started: Timestamp,
-    /// When the run ended.
-    pub finished: Timestamp,
-    /// Attempts made.
-    pub attempts: u32,
-    /// How it ended.
-    pub status: RunStatus,
-    /// What the job returned on success, if it returned a value.
-    pub value: Option<serde_json::Value>,
-    /// The last error (panic messages and time-outs included).
-    pub error: Option<String>,
-}
-
-impl RunOutcome {
-    /// Whether the run succeeded.
-    pub fn is_success(&self) -> bool {
-        self.status == RunStatus::Succeeded
-    }
-
-    /// How long the run took.
-    pub fn duration(&self) -> Duration {
-        Duration::try_from(self.started.duration_until(self.finished)).unwrap_or_default()
-    }
-}
-
-/// A run requested with `run_bot`: wait for its outcome with
-/// [`wait`](RunHandle::wait) from plain code or `.await` in async code.
+/// One failed attempt.
 #[derive(Debug)]
-pub struct RunHandle {
-    pub(crate) rx: oneshot::Receiver<RunOutcome>,
+pub(crate) struct AttemptFailure {
+    pub(crate) attempt: u32,
+    pub(crate) of: u32,
+    pub(crate) error: String,
+    pub(crate) timed_out: bool,
+    pub(crate) retry_at: Option<Timestamp>,
 }
 
-impl RunHandle {
-    /// Blocks until the run ends. `None` if the manager was dropped first.
-    ///
-    /// Do not call this from async code (it would block the runtime);
-    /// `.await` the handle there.
-    pub fn wait(self) -> Option<RunOutcome> {
-        self.rx.blocking_recv().ok()
+/// The bounded pool of blocking threads sync jobs run on.
+pub(crate) struct Workers {
+    slots: Arc<Semaphore>,
+    /// Threads past their time limit that have not returned.
+    stuck: AtomicUsize,
+    /// Of those, how many gave their slot to a replacement.
+    replaced: AtomicUsize,
+    max_stuck: usize,
+}
+
+impl Workers {
+    pub(crate) fn new(size: usize, max_stuck: usize) -> Workers {
+        Workers {
+            slots: Arc::new(Semaphore::new(size)),
+            stuck: AtomicUsize::new(0),
+            replaced: AtomicUsize::new(0),
+            max_stuck,
+        }
+    }
+
+    /// Threads past their time limit that have not returned yet.
+    pub(crate) fn stuck(&self) -> usize {
+        self.stuck.load(Ordering::SeqCst)
     }
 }
 
-impl IntoFuture for RunHandle {
-    type Output = Option<RunOutcome>;
-    type IntoFuture = Pin<Box<dyn std::future::Future<Output = Option<RunOutcome>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.rx.await.ok() })
-    }
+/// Everything a run needs, cheap to share between tasks.
+pub(crate) struct Exec {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) workers: Arc<Workers>,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) activity: Arc<Activity>,
 }
 
 /// What one attempt produced.
-pub(crate) enum Attempt {
+enum Attempt {
     Ok(Option<serde_json::Value>),
     Soft(String),
-    Failed(String),
-}
-
-/// Everything an attempt needs, cheap to clone into a task.
-#[derive(Clone)]
-pub(crate) struct Exec {
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) workers: Arc<Semaphore>,
-    pub(crate) rt: tokio::runtime::Handle,
-}
-
-/// The delay before attempt `k + 1`: `retry_delay * k`, with `retry_delay`
-/// capped at a minute as the Python library caps it (a bot configured with an
-/// hour's delay would otherwise sit out most of its schedule).
-pub(crate) fn retry_delay(policy: &Policy, k: u32) -> Duration {
-    policy.retry_delay.min(MAX_RETRY_DELAY).saturating_mul(k)
+    Failed { error: String, timed_out: bool },
 }
 
 pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
@@ -140,50 +116,178 @@ fn classify(result: JobResult) -> Attempt {
     match result {
         Ok(v) => Attempt::Ok(v),
         Err(e) if is_soft(e.as_ref()) => Attempt::Soft(e.to_string()),
-        Err(e) => Attempt::Failed(e.to_string()),
+        Err(e) => Attempt::Failed {
+            error: e.to_string(),
+            timed_out: false,
+        },
     }
 }
 
+/// Executes one fire of a bot: its attempts, the waits between them, and
+/// the record.
+pub(crate) async fn run(
+    exec: &Exec,
+    bot: &str,
+    job: &Job,
+    policy: &Policy,
+    trigger: Trigger,
+    scheduled: Option<Timestamp>,
+    obs: &Arc<dyn Observer>,
+) -> RunRecord {
+    let started = exec.clock.now();
+    obs.started(started);
+    let mut record =
+        RunRecord::not_run(bot, trigger, scheduled, started, RunOutcome::Failure, None);
+    for k in 1..=policy.retries {
+        record.attempts = k;
+        match attempt(exec, job, policy, obs).await {
+            Attempt::Ok(v) => {
+                record.value = v;
+                record.error = None;
+                record.outcome = RunOutcome::Success;
+                break;
+            }
+            Attempt::Soft(msg) => {
+                record.error = Some(msg);
+                record.outcome = RunOutcome::SoftFailure;
+                break;
+            }
+            Attempt::Failed { error, timed_out } => {
+                // The deadline is fixed before the failure is told, so a
+                // test that waits for the retry and then moves a manual clock
+                // cannot move it.
+                let retry_at =
+                    (k < policy.retries).then(|| add(exec.clock.now(), policy.retry_delay(k)));
+                obs.attempt_failed(&AttemptFailure {
+                    attempt: k,
+                    of: policy.retries,
+                    error: error.clone(),
+                    timed_out,
+                    retry_at,
+                });
+                record.error = Some(error);
+                record.outcome = if timed_out {
+                    RunOutcome::TimedOut
+                } else {
+                    RunOutcome::Failure
+                };
+                if let Some(at) = retry_at {
+                    exec.activity.sleep_until(&*exec.clock, at).await;
+                }
+            }
+        }
+    }
+    record.finished = exec.clock.now();
+    record
+}
+
+/// A worker slot shared by a sync attempt's thread and the runner: whoever
+/// ends last gives the permit back.
+struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    /// The thread returned.
+    done: bool,
+    /// The runner gave up on the thread (time limit).
+    stuck: bool,
+    /// ... and handed its permit to a replacement.
+    replaced: bool,
+}
+
 /// Runs one attempt of `job` under the time limit.
-pub(crate) async fn attempt(exec: &Exec, job: &Job, policy: &Policy) -> Attempt {
-    let deadline = policy
-        .time_limit
-        .and_then(|l| SignedDuration::try_from(l).ok())
-        .and_then(|l| exec.clock.now().checked_add(l).ok());
-    let limit_text = |l: Option<Duration>| format!("timed out after {:?}", l.unwrap_or_default());
+async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &Arc<dyn Observer>) -> Attempt {
+    let deadline = policy.time_limit.map(|l| add(exec.clock.now(), l));
+    let timed_out = || Attempt::Failed {
+        error: format!(
+            "timed out after {:?}",
+            policy.time_limit.unwrap_or_default()
+        ),
+        timed_out: true,
+    };
     match job {
         Job::Sync(f) => {
-            // The permit travels into the thread: a timed-out sync job keeps
-            // its slot until it really returns, so the pool stays bounded.
-            let Ok(permit) = Arc::clone(&exec.workers).acquire_owned().await else {
-                return Attempt::Failed("the worker pool is closed".to_owned());
+            let Ok(permit) = Arc::clone(&exec.workers.slots).acquire_owned().await else {
+                return Attempt::Failed {
+                    error: "the worker pool is closed".to_owned(),
+                    timed_out: false,
+                };
             };
-            let f = Arc::clone(f);
+            let slot = Arc::new(Mutex::new(Slot {
+                permit: Some(permit),
+                done: false,
+                stuck: false,
+                replaced: false,
+            }));
+            let (f, thread_slot, thread_obs) = (Arc::clone(f), Arc::clone(&slot), Arc::clone(obs));
+            let workers = Arc::clone(&exec.workers);
             let com = policy.com;
             let mut handle = exec.rt.spawn_blocking(move || {
-                let _permit = permit;
-                let _com = crate::com::Apartment::enter(com);
-                std::panic::catch_unwind(AssertUnwindSafe(|| f()))
+                let result = {
+                    let _com = crate::com::Apartment::enter(com);
+                    std::panic::catch_unwind(AssertUnwindSafe(|| f()))
+                };
+                let mut s = lock(&thread_slot);
+                s.done = true;
+                drop(s.permit.take());
+                if s.stuck {
+                    workers.stuck_ends(s.replaced);
+                    drop(s);
+                    thread_obs.worker_returned();
+                }
+                result
             });
             let joined = match deadline {
                 None => (&mut handle).await,
                 Some(d) => {
                     tokio::select! {
                         r = &mut handle => r,
-                        () = exec.clock.sleep_until(d) => return Attempt::Failed(limit_text(policy.time_limit)),
+                        () = exec.clock.sleep_until(d) => {
+                            // `None`: the thread returned as the limit came
+                            // (not stuck); `Some(replaced)`: it is stuck.
+                            let stuck = {
+                                let mut s = lock(&slot);
+                                if s.done {
+                                    None
+                                } else {
+                                    s.stuck = true;
+                                    s.replaced = exec.workers.stuck_begins();
+                                    if s.replaced {
+                                        drop(s.permit.take());
+                                    }
+                                    Some(s.replaced)
+                                }
+                            };
+                            match stuck {
+                                None => handle.await,
+                                Some(replaced) => {
+                                    obs.worker_stuck(replaced, policy.time_limit.unwrap_or_default());
+                                    return timed_out();
+                                }
+                            }
+                        }
                     }
                 }
             };
             match joined {
                 Ok(Ok(result)) => classify(result),
-                Ok(Err(panic)) => Attempt::Failed(panic_message(panic.as_ref())),
-                Err(e) => Attempt::Failed(format!("the worker thread failed: {e}")),
+                Ok(Err(panic)) => Attempt::Failed {
+                    error: panic_message(panic.as_ref()),
+                    timed_out: false,
+                },
+                Err(e) => Attempt::Failed {
+                    error: format!("the worker thread failed: {e}"),
+                    timed_out: false,
+                },
             }
         }
         Job::Async(f) => {
             let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f())) {
                 Ok(fut) => fut,
-                Err(panic) => return Attempt::Failed(panic_message(panic.as_ref())),
+                Err(panic) => {
+                    return Attempt::Failed {
+                        error: panic_message(panic.as_ref()),
+                        timed_out: false,
+                    };
+                }
             };
             // Polled inline in the run's task (no second task per run); a
             // panic while polling is caught like one in a thread. Dropping the
@@ -194,16 +298,37 @@ pub(crate) async fn attempt(exec: &Exec, job: &Job, policy: &Policy) -> Attempt 
                 Some(d) => {
                     tokio::select! {
                         r = fut => r,
-                        () = exec.clock.sleep_until(d) => {
-                            return Attempt::Failed(limit_text(policy.time_limit));
-                        }
+                        () = exec.clock.sleep_until(d) => return timed_out(),
                     }
                 }
             };
             match joined {
                 Ok(result) => classify(result),
-                Err(panic) => Attempt::Failed(panic_message(panic.as_ref())),
+                Err(panic) => Attempt::Failed {
+                    error: panic_message(panic.as_ref()),
+                    timed_out: false,
+                },
             }
+        }
+    }
+}
+
+impl Workers {
+    /// Counts a stuck thread; whether its slot may go to a replacement.
+    fn stuck_begins(&self) -> bool {
+        self.stuck.fetch_add(1, Ordering::SeqCst);
+        self.replaced
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_stuck).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// A stuck thread returned.
+    fn stuck_ends(&self, replaced: bool) {
+        self.stuck.fetch_sub(1, Ordering::SeqCst);
+        if replaced {
+            self.replaced.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -230,12 +355,16 @@ mod tests {
     #[test]
     fn ok_retry_delay_grows_and_is_capped() {
         let mut p = Policy::default();
-        assert_eq!(retry_delay(&p, 1), Duration::from_secs(10));
-        assert_eq!(retry_delay(&p, 2), Duration::from_secs(20));
-        assert_eq!(retry_delay(&p, 9), Duration::from_secs(90));
+        let secs = |p: &Policy| {
+            (1..=8)
+                .map(|k| p.retry_delay(k).as_secs())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(secs(&p), [10, 20, 30, 40, 50, 60, 60, 60]);
         p.retry_delay = Duration::from_secs(1000);
-        assert_eq!(retry_delay(&p, 1), MAX_RETRY_DELAY);
-        assert_eq!(retry_delay(&p, 2), 2 * MAX_RETRY_DELAY);
+        assert_eq!(secs(&p), [60; 8]);
+        p.max_retry_delay = Duration::from_secs(3600);
+        assert_eq!(p.retry_delay(3), Duration::from_secs(3000));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use botman::{Bot, BotEvent, Botman, EventManager, EventType, JobError, ManualClock};
+use botman::{
+    Bot, BotEvent, Botman, EventKind, EventManager, EventType, JobError, ManualClock, SkipReason,
+};
 
 mod common;
 use common::{WAIT, assert_fires_each_minute, t};
@@ -13,6 +15,14 @@ fn recorder(events: &EventManager, who: &str, types: &[EventType]) -> Arc<Mutex<
     let s = Arc::clone(&seen);
     events.subscribe(who, move |e| s.lock().unwrap().push(e.clone()), types);
     seen
+}
+
+fn kinds(seen: &Arc<Mutex<Vec<BotEvent>>>) -> Vec<(EventType, EventKind)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.event_type, e.kind))
+        .collect()
 }
 
 fn descriptions(seen: &Arc<Mutex<Vec<BotEvent>>>) -> Vec<(EventType, String)> {
@@ -59,27 +69,32 @@ async fn a_failing_bot_tells_its_story() {
     assert!(m.wait_until(WAIT, |b| b[0].skipped == 1).await);
     m.stop_async().await;
     assert!(events.wait_until_empty(WAIT));
-    let got = descriptions(&bot_events);
+    // One fire, one failure notice: the attempts are warnings, the run's
+    // failure the one Error (issue #8, bug 5).
+    let got = kinds(&bot_events);
     let want = [
-        (EventType::Info, "bot added"),
-        (EventType::Info, "run started"),
+        (EventType::Info, EventKind::BotAdded),
+        (EventType::Info, EventKind::RunStarted),
+        (EventType::Warning, EventKind::AttemptFailed),
+        (EventType::Warning, EventKind::AttemptFailed),
+        (EventType::Error, EventKind::RunFailed),
+        (EventType::Warning, EventKind::CoolDownEntered),
         (
             EventType::Warning,
-            "attempt 1 of 2 failed: connection refused",
+            EventKind::FireSkipped {
+                reason: SkipReason::CoolDown,
+            },
         ),
-        (
-            EventType::Error,
-            "attempt 2 of 2 failed: connection refused",
-        ),
-        (
-            EventType::Error,
-            "run failed after 2 attempt(s): connection refused",
-        ),
-        (EventType::Warning, "entered cool-down"),
-        (EventType::Warning, "fire skipped (cool-down)"),
     ];
-    let want: Vec<(EventType, String)> = want.iter().map(|(k, d)| (*k, d.to_string())).collect();
     assert_eq!(got, want);
+    assert_eq!(
+        descriptions(&bot_events)[2].1,
+        "attempt 1 of 2 failed: connection refused"
+    );
+    assert_eq!(
+        descriptions(&bot_events)[4].1,
+        "run failed after 2 attempt(s): connection refused"
+    );
     let all = bot_events.lock().unwrap();
     assert_eq!(all[1].data["scheduled"], "2025-01-01T00:01:00Z");
     assert_eq!(all[1].data["lateness_ms"], 0.0);
@@ -89,13 +104,14 @@ async fn a_failing_bot_tells_its_story() {
         all.iter()
             .all(|e| e.bot_id == all[0].bot_id && !e.bot_id.is_empty())
     );
-    let mgr: Vec<String> = descriptions(&manager_events)
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
+    let mgr: Vec<EventKind> = kinds(&manager_events).into_iter().map(|(_, k)| k).collect();
     assert_eq!(
         mgr,
-        ["manager started", "manager stopping", "manager stopped"]
+        [
+            EventKind::ManagerStarted,
+            EventKind::ManagerStopping,
+            EventKind::ManagerStopped
+        ]
     );
 }
 
@@ -153,7 +169,7 @@ fn success_events_carry_the_result_and_skips_their_reason() {
     let all = seen.lock().unwrap();
     let done = all
         .iter()
-        .find(|e| e.description == "run succeeded")
+        .find(|e| e.kind == EventKind::RunSucceeded)
         .expect("success event");
     assert_eq!(done.data["result"], 42);
     assert_eq!(done.data["attempts"], 1);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use botman::{
-    Bot, BotMetrics, BotState, Botman, Clock, JobError, ManualClock, Misfire, Overlap, RunStatus,
+    Bot, BotMetrics, BotState, Botman, Clock, JobError, ManualClock, Misfire, Overlap, RunOutcome,
     SoftError,
 };
 
@@ -210,7 +210,7 @@ async fn soft_errors_fail_once_without_retry_or_cool_down() {
     )
     .unwrap();
     let out = m.run_bot("soft").unwrap().await.unwrap();
-    assert_eq!(out.status, RunStatus::SoftFailed);
+    assert_eq!(out.outcome, RunOutcome::SoftFailure);
     assert_eq!(out.attempts, 1);
     assert_eq!(out.error.as_deref(), Some("market closed"));
     let b = m.metrics_of("soft").unwrap();
@@ -496,7 +496,7 @@ async fn time_limits_cancel_async_and_report_sync() {
         .expect("both jobs start");
     clock.advance(secs(5));
     let a = a.await.unwrap();
-    assert_eq!(a.status, RunStatus::Failed);
+    assert_eq!(a.outcome, RunOutcome::TimedOut);
     assert!(a.error.unwrap().contains("timed out"));
     let s = s.await.unwrap();
     assert!(s.error.unwrap().contains("timed out"));

@@ -1,6 +1,8 @@
 //! Receivers against a real HTTP server on 127.0.0.1 (real TCP), started
 //! inside each test and scripted per request.
 
+#![cfg(feature = "webhooks")]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

@@ -1,24 +1,33 @@
-//! Receivers: deliver events to Slack, Chime or any JSON webhook.
+//! Receivers: deliver events to Slack, Chime or any JSON webhook (cargo
+//! feature `webhooks`, on by default).
 //!
-//! Each receiver owns a bounded queue (default 10,000) and one delivery
-//! thread running its own small async runtime, so it works from plain code
-//! and inside tokio alike, and a dead or slow endpoint only ever fills its own
-//! queue. Delivery retries connect errors, time-outs, 429 and 5xx with
-//! exponential backoff and jitter, honouring `Retry-After`, and gives up
-//! (counting the loss) after a bounded time. Other 4xx answers are final.
+//! One receiver serves each distinct (format, URL, settings), however many
+//! bots and subscriptions name it: 1,000 bots posting to one Slack URL share
+//! one queue. Each receiver owns a bounded queue (default 10,000), fed
+//! inline when an event is published, and one task on a small runtime
+//! shared by every receiver of the process (one thread, `botman-webhooks`),
+//! so they work from plain code and inside tokio alike, the thread count
+//! does not grow with receivers, and a dead or slow endpoint only ever fills
+//! its own queue. Delivery retries connect errors, time-outs, 429 and 5xx
+//! with exponential backoff and jitter, honouring `Retry-After`, and gives
+//! up (counting the loss) after a bounded time. Other 4xx answers are final.
 //!
 //! Webhook URLs are secrets: [`WebhookUrl`] prints as scheme, host and a
 //! short hash, in `Debug`, logs, errors and metrics alike.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::events::{BotEvent, EventManager, EventType, SubscriptionId};
+use crate::events::{
+    BotEvent, EventKind, EventManager, EventType, Filter, Forward, SubscriptionId,
+};
+use crate::state::lock;
 
 /// A webhook URL, kept whole for sending and shown redacted everywhere else.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -32,8 +41,8 @@ impl WebhookUrl {
     /// `http` or `https` URL with a host.
     pub fn new(url: &str) -> Result<WebhookUrl, crate::Error> {
         let shown = redact(url);
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|_| crate::Error::invalid_webhook(&shown, "not a URL"))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| crate::Error::invalid_webhook(&shown, "not a URL"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(crate::Error::invalid_webhook(
                 &shown,
@@ -67,7 +76,7 @@ impl fmt::Display for WebhookUrl {
 /// Scheme and host, then a hash of the whole URL: enough to tell two
 /// webhooks apart, nothing to post to.
 fn redact(url: &str) -> String {
-    let mut h = crate::manager::Fnv::new();
+    let mut h = crate::scheduler::Fnv::new();
     h.write(url.as_bytes());
     let hash = h.finish() as u32;
     match url.split_once("://") {
@@ -82,8 +91,8 @@ fn redact(url: &str) -> String {
 }
 
 /// The payload shape a receiver posts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Format {
     Slack,
     Chime,
     Json,
@@ -133,6 +142,7 @@ fn payload(format: Format, e: &BotEvent) -> serde_json::Value {
                 "text": text,
                 "bot_name": e.bot_name,
                 "bot_id": e.bot_id,
+                "kind": e.kind.as_str(),
                 "event_type": e.event_type,
                 "description": e.description,
                 "emoji": emoji(e.event_type),
@@ -167,8 +177,8 @@ pub struct ReceiverStats {
 }
 
 /// Settings shared by every receiver, with their defaults.
-#[derive(Clone, Debug)]
-struct Settings {
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Settings {
     queue: usize,
     timeout: Duration,
     give_up_after: Duration,
@@ -194,21 +204,41 @@ impl Default for Settings {
     }
 }
 
-struct Shared {
-    url: WebhookUrl,
-    format: Format,
-    settings: Settings,
+/// What the receiver and its delivery task share.
+struct Counts {
     sent: AtomicU64,
     retried: AtomicU64,
     dropped: AtomicU64,
     queued: AtomicU64,
+    /// Signalled when `queued` reaches zero (async and blocking waiters).
     idle: Notify,
+    idle_sync: (Mutex<()>, Condvar),
+}
+
+impl Counts {
+    fn done(&self) {
+        if self.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+            let _guard = lock(&self.idle_sync.0);
+            self.idle_sync.1.notify_all();
+        }
+    }
+}
+
+struct Shared {
+    url: WebhookUrl,
+    format: Format,
+    settings: Arc<Settings>,
+    counts: Arc<Counts>,
+    /// The delivery task ends when the last handle (and with it this
+    /// sender) is gone and the queue is drained.
     tx: mpsc::Sender<Arc<BotEvent>>,
     subscriptions: Mutex<Vec<(EventManager, SubscriptionId)>>,
 }
 
 /// A running receiver; see [`SlackReceiver`], [`ChimeReceiver`] and
-/// [`WebhookReceiver`], which build one. Cheap to clone.
+/// [`WebhookReceiver`], which build one. Cheap to clone; receivers built
+/// for the same format, URL and settings are one receiver.
 #[derive(Clone)]
 pub struct Receiver {
     shared: Arc<Shared>,
@@ -224,12 +254,20 @@ impl fmt::Debug for Receiver {
     }
 }
 
+impl PartialEq for Receiver {
+    fn eq(&self, other: &Receiver) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Receiver {}
+
 macro_rules! receiver_builder {
     ($name:ident, $format:expr, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug)]
         pub struct $name {
-            url: Result<WebhookUrl, String>,
+            url: Result<WebhookUrl, crate::Error>,
             settings: Settings,
         }
 
@@ -237,7 +275,7 @@ macro_rules! receiver_builder {
             /// A receiver posting to `url` (validated by `build`).
             pub fn new(url: &str) -> $name {
                 $name {
-                    url: WebhookUrl::new(url).map_err(|e| e.to_string()),
+                    url: WebhookUrl::new(url),
                     settings: Settings::default(),
                 }
             }
@@ -275,7 +313,8 @@ macro_rules! receiver_builder {
                 self
             }
 
-            /// Only notify failed runs, once a bot has failed `n` fires in a row.
+            /// Only notify failed runs ([`EventKind::RunFailed`]), once a
+            /// bot has failed `n` fires in a row.
             pub fn only_after_failures(mut self, n: u64) -> $name {
                 self.settings.only_after_failures = Some(n.max(1));
                 self
@@ -288,12 +327,10 @@ macro_rules! receiver_builder {
                 self
             }
 
-            /// Starts the receiver (its delivery thread).
+            /// Starts the receiver, or returns the one already running for
+            /// the same URL and settings.
             pub fn build(self) -> Result<Receiver, crate::Error> {
-                let url = self
-                    .url
-                    .map_err(|m| crate::Error::invalid_webhook("", &m))?;
-                Receiver::start(url, $format, self.settings)
+                Receiver::start(self.url?, $format, self.settings)
             }
         }
     };
@@ -302,7 +339,7 @@ macro_rules! receiver_builder {
 receiver_builder!(
     SlackReceiver,
     Format::Slack,
-    "Posts to a Slack incoming webhook (or workflow webhook): a readable `text` plus `bot_name`, `bot_id`, `event_type`, `description`, `emoji` and `data`, as the Python library sent."
+    "Posts to a Slack incoming webhook (or workflow webhook): a readable `text` plus `bot_name`, `bot_id`, `kind`, `event_type`, `description`, `emoji` and `data`, as the Python library sent (with `kind` added)."
 );
 receiver_builder!(
     ChimeReceiver,
@@ -312,37 +349,81 @@ receiver_builder!(
 receiver_builder!(
     WebhookReceiver,
     Format::Json,
-    "Posts each event as JSON (the `BotEvent` fields) to any URL, with optional extra headers."
+    "Posts each event as JSON (the `BotEvent` fields, `kind` included) to any URL, with optional extra headers."
 );
 
+/// The runtime and HTTP client every receiver of the process shares.
+struct Io {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+fn io() -> Result<&'static Io, crate::Error> {
+    static IO: OnceLock<Result<Io, String>> = OnceLock::new();
+    IO.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .thread_name("botman-webhooks")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        Ok(Io { rt, client })
+    })
+    .as_ref()
+    .map_err(crate::Error::runtime)
+}
+
+type Key = (Format, String, Arc<Settings>);
+
+/// Live receivers by (format, URL, settings): one each.
+fn registry() -> &'static Mutex<HashMap<Key, Weak<Shared>>> {
+    static REG: OnceLock<Mutex<HashMap<Key, Weak<Shared>>>> = OnceLock::new();
+    REG.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
 impl Receiver {
-    fn start(
+    pub(crate) fn start(
         url: WebhookUrl,
         format: Format,
         settings: Settings,
     ) -> Result<Receiver, crate::Error> {
+        let settings = Arc::new(settings);
+        let key: Key = (format, url.url.clone(), Arc::clone(&settings));
+        let mut reg = lock(registry());
+        if let Some(shared) = reg.get(&key).and_then(Weak::upgrade) {
+            return Ok(Receiver { shared });
+        }
+        let io = io()?;
         let (tx, rx) = mpsc::channel(settings.queue);
-        let shared = Arc::new(Shared {
-            url,
-            format,
-            settings,
+        let counts = Arc::new(Counts {
             sent: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             idle: Notify::new(),
+            idle_sync: (Mutex::new(()), Condvar::new()),
+        });
+        let task = Delivery {
+            url: url.clone(),
+            format,
+            settings: Arc::clone(&settings),
+            counts: Arc::clone(&counts),
+        };
+        io.rt.spawn(task.run(rx, io.client.clone()));
+        let shared = Arc::new(Shared {
+            url,
+            format,
+            settings,
+            counts,
             tx,
             subscriptions: Mutex::new(Vec::new()),
         });
-        let s = Arc::clone(&shared);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(crate::Error::runtime)?;
-        std::thread::Builder::new()
-            .name("botman-receiver".to_owned())
-            .spawn(move || rt.block_on(deliver(s, rx)))
-            .map_err(crate::Error::runtime)?;
+        reg.retain(|_, w| w.strong_count() > 0);
+        reg.insert(key, Arc::downgrade(&shared));
         Ok(Receiver { shared })
     }
 
@@ -353,25 +434,28 @@ impl Receiver {
 
     /// Delivery counters.
     pub fn stats(&self) -> ReceiverStats {
-        let s = &self.shared;
+        let c = &self.shared.counts;
         ReceiverStats {
-            sent: s.sent.load(Ordering::SeqCst),
-            retried: s.retried.load(Ordering::SeqCst),
-            dropped: s.dropped.load(Ordering::SeqCst),
-            queued: s.queued.load(Ordering::SeqCst),
+            sent: c.sent.load(Ordering::SeqCst),
+            retried: c.retried.load(Ordering::SeqCst),
+            dropped: c.dropped.load(Ordering::SeqCst),
+            queued: c.queued.load(Ordering::SeqCst),
         }
     }
 
     /// Queues an event (never blocks; counts a drop when the queue is full).
     pub fn send(&self, event: &BotEvent) {
-        let s = &self.shared;
-        if !passes(&s.settings, event) {
-            return;
+        if passes(&self.shared.settings, event) {
+            self.queue(Arc::new(event.clone()));
         }
-        s.queued.fetch_add(1, Ordering::SeqCst);
-        if s.tx.try_send(Arc::new(event.clone())).is_err() {
-            s.queued.fetch_sub(1, Ordering::SeqCst);
-            s.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn queue(&self, event: Arc<BotEvent>) {
+        let c = &self.shared.counts;
+        c.queued.fetch_add(1, Ordering::SeqCst);
+        if self.shared.tx.try_send(event).is_err() {
+            c.dropped.fetch_add(1, Ordering::SeqCst);
+            c.done();
         }
     }
 
@@ -383,41 +467,59 @@ impl Receiver {
         bot: &str,
         types: &[EventType],
     ) -> SubscriptionId {
-        let me = self.clone();
-        let id = events.subscribe(bot, move |e| me.send(e), types);
-        let mut subs = self
-            .shared
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        subs.push((events.clone(), id));
+        let filter = if bot == "all" {
+            Filter::All
+        } else {
+            Filter::Name(bot.to_owned())
+        };
+        self.subscribe_filtered(events, filter, types)
+    }
+
+    pub(crate) fn subscribe_filtered(
+        &self,
+        events: &EventManager,
+        filter: Filter,
+        types: &[EventType],
+    ) -> SubscriptionId {
+        let id = events.subscribe_forward(filter, Arc::new(self.clone()), types);
+        lock(&self.shared.subscriptions).push((events.clone(), id));
         id
     }
 
-    /// Ends every subscription made with [`subscribe_to`](Receiver::subscribe_to).
+    /// Ends one subscription made with [`subscribe_to`](Receiver::subscribe_to)
+    /// (or by a bot or manager).
+    pub(crate) fn unsubscribe(&self, id: SubscriptionId) {
+        let mut subs = lock(&self.shared.subscriptions);
+        subs.retain(|(em, sid)| {
+            let gone = *sid == id;
+            if gone {
+                em.unsubscribe(id);
+            }
+            !gone
+        });
+    }
+
+    /// Ends every subscription of this receiver, whoever made it (every bot
+    /// posting to this URL with these settings).
     pub fn unsubscribe_all(&self) {
-        let subs = std::mem::take(
-            &mut *self
-                .shared
-                .subscriptions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let subs = std::mem::take(&mut *lock(&self.shared.subscriptions));
         for (em, id) in subs {
             em.unsubscribe(id);
         }
     }
 
     /// Waits until everything queued was delivered or dropped, or `timeout`
-    /// passed (real time). Returns whether the queue is empty. For shutdown.
+    /// passed (real time). Returns whether the queue is empty. Events reach
+    /// the queue when they are published, so after a bot's run this covers
+    /// the whole way from publication to the HTTP answer.
     pub async fn flush(&self, timeout: Duration) -> bool {
-        let s = &self.shared;
+        let c = &self.shared.counts;
         let wait = async {
             loop {
-                let idle = s.idle.notified();
+                let idle = c.idle.notified();
                 tokio::pin!(idle);
                 idle.as_mut().enable();
-                if s.queued.load(Ordering::SeqCst) == 0 {
+                if c.queued.load(Ordering::SeqCst) == 0 {
                     return;
                 }
                 idle.await;
@@ -428,18 +530,37 @@ impl Receiver {
 
     /// [`flush`](Receiver::flush) from plain (non-async) code.
     pub fn flush_blocking(&self, timeout: Duration) -> bool {
+        let c = &self.shared.counts;
         let deadline = Instant::now() + timeout;
-        while self.shared.queued.load(Ordering::SeqCst) > 0 {
-            if Instant::now() >= deadline {
+        let mut guard = lock(&c.idle_sync.0);
+        loop {
+            if c.queued.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            guard = c
+                .idle_sync
+                .1
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        true
     }
 }
 
-/// The notification modes: which events a receiver forwards.
+impl Forward for Receiver {
+    fn forward(&self, event: &Arc<BotEvent>) {
+        if passes(&self.shared.settings, event) {
+            self.queue(Arc::clone(event));
+        }
+    }
+}
+
+/// The notification modes: which events a receiver forwards. They read the
+/// event's kind and its data, never its text.
 fn passes(settings: &Settings, e: &BotEvent) -> bool {
     let failures = e
         .data
@@ -450,76 +571,75 @@ fn passes(settings: &Settings, e: &BotEvent) -> bool {
         .get("recovered_after")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0);
-    let is_recovery = e.description == "run succeeded" && recovered > 0;
+    let is_recovery = e.kind == EventKind::RunSucceeded && recovered > 0;
     match settings.only_after_failures {
         Some(n) => {
-            let failed_enough =
-                e.description.starts_with("run failed") && failures.is_some_and(|f| f >= n);
+            let failed_enough = e.kind == EventKind::RunFailed && failures.is_some_and(|f| f >= n);
             failed_enough || (settings.on_recovery && is_recovery && recovered >= n)
         }
-        None => !settings.on_recovery || e.description != "run succeeded" || is_recovery,
+        None => !settings.on_recovery || e.kind != EventKind::RunSucceeded || is_recovery,
     }
 }
 
-async fn deliver(s: Arc<Shared>, mut rx: mpsc::Receiver<Arc<BotEvent>>) {
-    let client = match reqwest::Client::builder()
-        .timeout(s.settings.timeout)
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(url = %s.url, error = %e.without_url(), "could not build the HTTP client; dropping events");
-            reqwest::Client::new()
-        }
-    };
-    while let Some(event) = rx.recv().await {
-        post_with_retries(&s, &client, &payload(s.format, &event)).await;
-        if s.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
-            s.idle.notify_waiters();
-        }
-    }
+/// One receiver's delivery task.
+struct Delivery {
+    url: WebhookUrl,
+    format: Format,
+    settings: Arc<Settings>,
+    counts: Arc<Counts>,
 }
 
-async fn post_with_retries(s: &Shared, client: &reqwest::Client, body: &serde_json::Value) {
-    let started = Instant::now();
-    let mut delay = s.settings.backoff;
-    loop {
-        let mut req = client.post(&s.url.url).json(body);
-        for (k, v) in &s.settings.headers {
-            req = req.header(k, v);
+impl Delivery {
+    async fn run(self, mut rx: mpsc::Receiver<Arc<BotEvent>>, client: reqwest::Client) {
+        while let Some(event) = rx.recv().await {
+            self.post_with_retries(&client, &payload(self.format, &event))
+                .await;
+            self.counts.done();
         }
-        let retry_after = match req.send().await {
-            Ok(resp) if resp.status().is_success() => {
-                s.sent.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn post_with_retries(&self, client: &reqwest::Client, body: &serde_json::Value) {
+        let (s, c) = (&*self.settings, &*self.counts);
+        let started = Instant::now();
+        let mut delay = s.backoff;
+        loop {
+            let mut req = client.post(&self.url.url).timeout(s.timeout).json(body);
+            for (k, v) in &s.headers {
+                req = req.header(k, v);
+            }
+            let retry_after = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    c.sent.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                Ok(resp) if resp.status().as_u16() == 429 || resp.status().is_server_error() => {
+                    tracing::warn!(url = %self.url, status = resp.status().as_u16(), "webhook refused; will retry");
+                    resp.headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(retry_after)
+                }
+                Ok(resp) => {
+                    tracing::error!(url = %self.url, status = resp.status().as_u16(), "webhook rejected the event; dropped");
+                    c.dropped.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                Err(e) => {
+                    // `without_url`: reqwest's messages would print the secret.
+                    tracing::warn!(url = %self.url, error = %e.without_url(), "webhook unreachable; will retry");
+                    None
+                }
+            };
+            let wait = retry_after.unwrap_or_else(|| with_jitter(delay));
+            if started.elapsed() + wait > s.give_up_after {
+                tracing::error!(url = %self.url, "giving up on an event after retrying");
+                c.dropped.fetch_add(1, Ordering::SeqCst);
                 return;
             }
-            Ok(resp) if resp.status().as_u16() == 429 || resp.status().is_server_error() => {
-                tracing::warn!(url = %s.url, status = resp.status().as_u16(), "webhook refused; will retry");
-                resp.headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(retry_after)
-            }
-            Ok(resp) => {
-                tracing::error!(url = %s.url, status = resp.status().as_u16(), "webhook rejected the event; dropped");
-                s.dropped.fetch_add(1, Ordering::SeqCst);
-                return;
-            }
-            Err(e) => {
-                // `without_url`: reqwest's messages would print the secret.
-                tracing::warn!(url = %s.url, error = %e.without_url(), "webhook unreachable; will retry");
-                None
-            }
-        };
-        let wait = retry_after.unwrap_or_else(|| with_jitter(delay));
-        if started.elapsed() + wait > s.settings.give_up_after {
-            tracing::error!(url = %s.url, "giving up on an event after retrying");
-            s.dropped.fetch_add(1, Ordering::SeqCst);
-            return;
+            c.retried.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(s.max_backoff);
         }
-        s.retried.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(wait).await;
-        delay = (delay * 2).min(s.settings.max_backoff);
     }
 }
 
@@ -620,26 +740,32 @@ mod tests {
     #[test]
     fn notification_modes() {
         let mut s = Settings::default();
-        let ev = |desc: &str, data: serde_json::Value| {
-            let mut e = BotEvent::new("b", EventType::Error, desc);
+        let ev = |kind: EventKind, data: serde_json::Value| {
+            // The text says nothing: the modes read the kind and the data.
+            let mut e = BotEvent::new("b", EventType::Error, "…").with_kind(kind);
             e.data = data;
             e
         };
         let fail = |n: u64| {
             ev(
-                "run failed after 1 attempt(s): x",
+                EventKind::RunFailed,
                 serde_json::json!({"consecutive_failures": n}),
             )
         };
         let ok = |after: u64| {
             ev(
-                "run succeeded",
+                EventKind::RunSucceeded,
                 serde_json::json!({"recovered_after": after}),
             )
         };
-        assert!(passes(&s, &fail(1)) && passes(&s, &ok(0)));
+        let attempt = ev(
+            EventKind::AttemptFailed,
+            serde_json::json!({"consecutive_failures": 9}),
+        );
+        assert!(passes(&s, &fail(1)) && passes(&s, &ok(0)) && passes(&s, &attempt));
         s.only_after_failures = Some(3);
         assert!(!passes(&s, &fail(2)) && passes(&s, &fail(3)) && passes(&s, &fail(4)));
+        assert!(!passes(&s, &attempt), "only run failures count");
         assert!(!passes(&s, &ok(3)), "no recovery notice unless asked");
         s.on_recovery = true;
         assert!(passes(&s, &ok(3)) && !passes(&s, &ok(2)) && !passes(&s, &ok(0)));

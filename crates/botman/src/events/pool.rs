@@ -1,0 +1,276 @@
+//! The shared delivery pool: a few threads for every callback subscription
+//! of every [`EventManager`](super::EventManager) in the process.
+//!
+//! Each subscription has a mailbox: a bounded queue and a flag saying
+//! whether it waits in the pool's run queue (or is being delivered). A
+//! mailbox is in the run queue at most once, so one thread at a time
+//! delivers it and its events arrive in publication order. A thread
+//! delivers up to [`BATCH`] events of a mailbox, then puts it back at the
+//! end of the run queue, so a busy subscriber cannot hog a thread while
+//! others wait.
+//!
+//! The pool starts [`BASE`] threads and adds one (up to [`MAX`]) whenever
+//! work waits and no thread is idle: a subscriber whose callback blocks
+//! holds one thread, and the others go on. Threads beyond [`BASE`] leave
+//! after [`IDLE_EXIT`] without work. The thread count is bounded whatever
+//! the number of subscriptions (issue #8): up to `MAX - 1` callbacks may
+//! block at once before the rest wait.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::{BotEvent, Callback, SubStats};
+use crate::state::lock;
+
+/// Threads kept while idle.
+pub(crate) const BASE: usize = 2;
+/// The most delivery threads.
+pub(crate) const MAX: usize = 6;
+/// Events delivered from one mailbox before others get a turn.
+const BATCH: usize = 256;
+/// How long a thread beyond `BASE` waits for work before it leaves.
+const IDLE_EXIT: Duration = Duration::from_secs(2);
+
+/// Delivery switched on and off by `EventManager::start`/`stop`, and the
+/// mailboxes that found it off.
+pub(crate) struct Switch {
+    on: AtomicBool,
+    parked: Mutex<Vec<Arc<Mailbox>>>,
+}
+
+impl Switch {
+    pub(crate) fn new() -> Switch {
+        Switch {
+            on: AtomicBool::new(true),
+            parked: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.on.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn start(&self) {
+        let parked = {
+            let mut parked = lock(&self.parked);
+            self.on.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *parked)
+        };
+        for mb in parked {
+            pool().submit(mb);
+        }
+    }
+}
+
+/// What an `EventManager` counts across its subscriptions.
+pub(crate) struct Pending {
+    /// Events queued and not yet delivered, over all its mailboxes.
+    pub(crate) count: AtomicU64,
+    /// Signalled when `count` reaches zero.
+    pub(crate) drained: (Mutex<()>, Condvar),
+}
+
+impl Pending {
+    pub(crate) fn new() -> Pending {
+        Pending {
+            count: AtomicU64::new(0),
+            drained: (Mutex::new(()), Condvar::new()),
+        }
+    }
+
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _guard = lock(&self.drained.0);
+            self.drained.1.notify_all();
+        }
+    }
+}
+
+/// One subscription's queue.
+pub(crate) struct Mailbox {
+    queue: Mutex<Queue>,
+    capacity: usize,
+    callback: Callback,
+    pub(crate) stats: Arc<SubStats>,
+    switch: Arc<Switch>,
+    pending: Arc<Pending>,
+}
+
+struct Queue {
+    events: VecDeque<Arc<BotEvent>>,
+    /// In the run queue, parked, or being delivered.
+    scheduled: bool,
+}
+
+impl Mailbox {
+    pub(crate) fn new(
+        capacity: usize,
+        callback: Callback,
+        stats: Arc<SubStats>,
+        switch: Arc<Switch>,
+        pending: Arc<Pending>,
+    ) -> Arc<Mailbox> {
+        Arc::new(Mailbox {
+            queue: Mutex::new(Queue {
+                events: VecDeque::new(),
+                scheduled: false,
+            }),
+            capacity: capacity.max(1),
+            callback,
+            stats,
+            switch,
+            pending,
+        })
+    }
+
+    /// Queues an event; never blocks beyond the queue's lock. A full queue
+    /// drops it and counts the drop.
+    pub(crate) fn push(self: &Arc<Self>, event: &Arc<BotEvent>) {
+        let submit = {
+            let mut q = lock(&self.queue);
+            if q.events.len() >= self.capacity {
+                drop(q);
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            q.events.push_back(Arc::clone(event));
+            self.stats.queued.fetch_add(1, Ordering::SeqCst);
+            self.pending.count.fetch_add(1, Ordering::SeqCst);
+            !std::mem::replace(&mut q.scheduled, true)
+        };
+        if submit {
+            pool().submit(Arc::clone(self));
+        }
+    }
+
+    /// Delivers up to `BATCH` events. Returns whether the mailbox must go
+    /// back to the run queue.
+    fn deliver(self: &Arc<Self>) -> bool {
+        for _ in 0..BATCH {
+            if !self.switch.on.load(Ordering::SeqCst) {
+                let mut parked = lock(&self.switch.parked);
+                // `start` sets the switch under this lock: look again.
+                if !self.switch.on.load(Ordering::SeqCst) {
+                    parked.push(Arc::clone(self));
+                    return false;
+                }
+            }
+            let event = {
+                let mut q = lock(&self.queue);
+                match q.events.pop_front() {
+                    Some(e) => e,
+                    None => {
+                        q.scheduled = false;
+                        return false;
+                    }
+                }
+            };
+            let cb = &self.callback;
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&event))) {
+                self.stats.panicked.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    panic = %crate::runner::panic_message(p.as_ref()),
+                    bot = %event.bot_name,
+                    "an event subscriber panicked; it stays subscribed"
+                );
+            }
+            self.stats.delivered.fetch_add(1, Ordering::SeqCst);
+            self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+            self.pending.done();
+        }
+        true
+    }
+}
+
+struct Pool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+}
+
+struct PoolState {
+    runnable: VecDeque<Arc<Mailbox>>,
+    threads: usize,
+    idle: usize,
+    /// Threads ever started (for their names).
+    started: u64,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(PoolState {
+            runnable: VecDeque::new(),
+            threads: 0,
+            idle: 0,
+            started: 0,
+        }),
+        work: Condvar::new(),
+    })
+}
+
+impl Pool {
+    fn submit(&'static self, mb: Arc<Mailbox>) {
+        let mut st = lock(&self.state);
+        st.runnable.push_back(mb);
+        if st.idle > 0 {
+            self.work.notify_one();
+        } else {
+            self.grow(&mut st);
+        }
+    }
+
+    /// Starts a thread if under `MAX` (at least `BASE` are always wanted).
+    fn grow(&'static self, st: &mut PoolState) {
+        if st.threads >= MAX {
+            return;
+        }
+        st.started += 1;
+        let spawned = std::thread::Builder::new()
+            .name(format!("botman-events-{}", st.started))
+            .spawn(move || self.work_loop());
+        match spawned {
+            Ok(_) => st.threads += 1,
+            Err(e) => {
+                tracing::error!(error = %e, "could not start an event delivery thread");
+            }
+        }
+    }
+
+    fn work_loop(&'static self) {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(mb) = st.runnable.pop_front() {
+                if !st.runnable.is_empty() && st.idle == 0 {
+                    // More waits and nobody is free: this thread may block in
+                    // a callback, so get help now.
+                    self.grow(&mut st);
+                }
+                drop(st);
+                let again = mb.deliver();
+                st = lock(&self.state);
+                if again {
+                    st.runnable.push_back(mb);
+                }
+                continue;
+            }
+            st.idle += 1;
+            let (guard, timeout) = if st.threads > BASE {
+                let (g, t) = self
+                    .work
+                    .wait_timeout(st, IDLE_EXIT)
+                    .unwrap_or_else(|e| e.into_inner());
+                (g, t.timed_out())
+            } else {
+                (self.work.wait(st).unwrap_or_else(|e| e.into_inner()), false)
+            };
+            st = guard;
+            st.idle -= 1;
+            if timeout && st.runnable.is_empty() && st.threads > BASE {
+                st.threads -= 1;
+                return;
+            }
+        }
+    }
+}

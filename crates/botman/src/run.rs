@@ -1,0 +1,329 @@
+//! The vocabulary of one fire: which fire it is ([`FireId`]), why it ran
+//! ([`Trigger`]), how it ended ([`RunOutcome`]), the record the runner
+//! returns ([`RunRecord`]), and the handle a manual run gives back
+//! ([`RunHandle`]).
+//!
+//! A [`RunRecord`] is the one account of a fire: the bot's state applies it,
+//! and the metrics, the events (and, with a persistent store, the history
+//! row) are all made from it, so they cannot disagree.
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+/// The identity of a scheduled fire: (bot, scheduled instant). A store
+/// claims each identity once, which is what runs a fire once in a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FireId {
+    /// The bot's name.
+    pub bot: String,
+    /// The instant the schedule named (before jitter).
+    pub scheduled: Timestamp,
+}
+
+/// Why a run was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Trigger {
+    /// A scheduled fire, noticed on time.
+    Scheduled,
+    /// `run_bot` / `run_all_bots`.
+    Manual,
+    /// A fire noticed after its misfire grace and run by the misfire policy
+    /// ([`Misfire::RunOnce`](crate::Misfire::RunOnce) or
+    /// [`Misfire::RunAll`](crate::Misfire::RunAll)).
+    CatchUp,
+    /// The run at the end of a cool-down.
+    Recovery,
+}
+
+impl Trigger {
+    /// `"scheduled"`, `"manual"`, `"catch_up"` or `"recovery"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Recovery => "recovery",
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a fire was not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The bot is paused.
+    Paused,
+    /// The bot is cooling down after a failed fire.
+    CoolDown,
+    /// The previous run is still going ([`Overlap::Skip`](crate::Overlap::Skip)).
+    Overlap,
+    /// `n` runs are already going ([`Overlap::Concurrent`](crate::Overlap::Concurrent)).
+    ConcurrencyLimit,
+    /// One fire already waits ([`Overlap::Queue`](crate::Overlap::Queue)).
+    QueueFull,
+    /// Another process sharing the store claimed it (and runs it).
+    ClaimedElsewhere,
+    /// The bot was removed before the fire could start.
+    Removed,
+}
+
+impl SkipReason {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Paused => "paused",
+            SkipReason::CoolDown => "cool_down",
+            SkipReason::Overlap => "overlap",
+            SkipReason::ConcurrencyLimit => "concurrency_limit",
+            SkipReason::QueueFull => "queue_full",
+            SkipReason::ClaimedElsewhere => "claimed_elsewhere",
+            SkipReason::Removed => "removed",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SkipReason {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<SkipReason, crate::Error> {
+        const ALL: [SkipReason; 7] = [
+            SkipReason::Paused,
+            SkipReason::CoolDown,
+            SkipReason::Overlap,
+            SkipReason::ConcurrencyLimit,
+            SkipReason::QueueFull,
+            SkipReason::ClaimedElsewhere,
+            SkipReason::Removed,
+        ];
+        ALL.into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| crate::Error::unknown_name("skip reason", s, &ALL.map(|r| r.as_str())))
+    }
+}
+
+/// Why fires were missed (not run, and not merely skipped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MissReason {
+    /// Noticed after the bot's misfire grace, and the misfire policy did not
+    /// run them (process paused, machine suspended, clock jumped, restart).
+    Late,
+    /// The store could not claim the fire before its misfire grace ran out.
+    StoreUnavailable,
+}
+
+impl MissReason {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissReason::Late => "late",
+            MissReason::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for MissReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a fire ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// An attempt succeeded.
+    Success,
+    /// Every attempt failed; the bot entered a cool-down.
+    Failure,
+    /// The job returned a [`SoftError`](crate::SoftError): no retry, no
+    /// cool-down.
+    SoftFailure,
+    /// The last attempt ran past the time limit (the bot entered a
+    /// cool-down, as for [`Failure`](RunOutcome::Failure)).
+    TimedOut,
+    /// The run was stopped before it could finish (a restart, or a newer
+    /// fire replacing it).
+    Interrupted,
+    /// The fire was not run; see the reason.
+    Skipped(SkipReason),
+    /// The fire was not run because it was noticed too late or could not be
+    /// claimed; see the reason.
+    Missed(MissReason),
+}
+
+impl RunOutcome {
+    /// `"success"`, `"failure"`, `"soft_failure"`, `"timed_out"`,
+    /// `"interrupted"`, `"skipped"` or `"missed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Success => "success",
+            RunOutcome::Failure => "failure",
+            RunOutcome::SoftFailure => "soft_failure",
+            RunOutcome::TimedOut => "timed_out",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Skipped(_) => "skipped",
+            RunOutcome::Missed(_) => "missed",
+        }
+    }
+
+    /// Whether the job ran and failed (hard, soft or timed out).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Failure | RunOutcome::SoftFailure | RunOutcome::TimedOut
+        )
+    }
+}
+
+impl fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The account of one fire, as the runner returns it and as
+/// [`RunHandle`] delivers it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The bot.
+    pub bot: String,
+    /// Why it ran.
+    pub trigger: Trigger,
+    /// The scheduled instant (scheduled, catch-up and recovery runs).
+    pub scheduled: Option<Timestamp>,
+    /// When the first attempt started (for a fire not run: when that was
+    /// decided).
+    pub started: Timestamp,
+    /// When the run ended.
+    pub finished: Timestamp,
+    /// Attempts made (0 for a fire not run).
+    pub attempts: u32,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// What the job returned on success, if it returned a value.
+    pub value: Option<serde_json::Value>,
+    /// The last error (panic messages and time-outs included).
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// Whether the run succeeded.
+    pub fn is_success(&self) -> bool {
+        self.outcome == RunOutcome::Success
+    }
+
+    /// How long the run took.
+    pub fn duration(&self) -> Duration {
+        Duration::try_from(self.started.duration_until(self.finished)).unwrap_or_default()
+    }
+
+    /// How late the first attempt started after the scheduled instant.
+    pub fn lateness(&self) -> Option<Duration> {
+        self.scheduled
+            .map(|s| Duration::try_from(s.duration_until(self.started)).unwrap_or_default())
+    }
+
+    /// A record of a fire that did not run.
+    pub(crate) fn not_run(
+        bot: &str,
+        trigger: Trigger,
+        scheduled: Option<Timestamp>,
+        at: Timestamp,
+        outcome: RunOutcome,
+        error: Option<String>,
+    ) -> RunRecord {
+        RunRecord {
+            bot: bot.to_owned(),
+            trigger,
+            scheduled,
+            started: at,
+            finished: at,
+            attempts: 0,
+            outcome,
+            value: None,
+            error,
+        }
+    }
+}
+
+/// A run requested with `run_bot`: wait for its record with
+/// [`wait`](RunHandle::wait) from plain code or `.await` in async code.
+#[derive(Debug)]
+pub struct RunHandle {
+    pub(crate) rx: oneshot::Receiver<RunRecord>,
+}
+
+impl RunHandle {
+    /// Blocks until the run ends. `None` if the manager (or the runtime it
+    /// runs on) went away first.
+    ///
+    /// Do not call this from async code (it would block the runtime);
+    /// `.await` the handle there.
+    pub fn wait(self) -> Option<RunRecord> {
+        self.rx.blocking_recv().ok()
+    }
+}
+
+impl IntoFuture for RunHandle {
+    type Output = Option<RunRecord>;
+    type IntoFuture = Pin<Box<dyn std::future::Future<Output = Option<RunRecord>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.rx.await.ok() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_names_round_trip() {
+        for r in [
+            SkipReason::Paused,
+            SkipReason::CoolDown,
+            SkipReason::Overlap,
+            SkipReason::ConcurrencyLimit,
+            SkipReason::QueueFull,
+            SkipReason::ClaimedElsewhere,
+            SkipReason::Removed,
+        ] {
+            assert_eq!(r.as_str().parse::<SkipReason>().unwrap(), r);
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::json!(r.as_str())
+            );
+        }
+        assert!("sleepy".parse::<SkipReason>().is_err());
+        assert_eq!(
+            serde_json::to_value(Trigger::CatchUp).unwrap(),
+            serde_json::json!("catch_up")
+        );
+        assert_eq!(RunOutcome::Skipped(SkipReason::Paused).as_str(), "skipped");
+    }
+}
