@@ -122,6 +122,8 @@
 
 mod calendar;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod parse;
 #[cfg(test)]
 mod reference;
