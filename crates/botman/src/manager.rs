@@ -123,9 +123,10 @@ impl BotmanBuilder {
         let (rt, runtime) = match tokio::runtime::Handle::try_current() {
             Ok(h) => (h, None),
             Err(_) => {
+                // Sync jobs run on the manager's own pool (`Workers`), not
+                // on tokio's blocking threads.
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
-                    .max_blocking_threads(self.max_workers + max_stuck + 2)
                     .thread_name("botman")
                     .enable_all()
                     .build()
@@ -145,7 +146,7 @@ impl BotmanBuilder {
             name: self.name,
             exec: Exec {
                 clock: Arc::clone(&self.clock),
-                workers: Arc::new(Workers::new(self.max_workers, max_stuck)),
+                workers: Workers::new(self.max_workers, max_stuck, rt.clone()),
                 rt,
                 activity: Activity::new(),
             },
@@ -365,7 +366,7 @@ impl Botman {
         for b in &bots {
             core.reschedule(b, now);
         }
-        core.spawn_loop(core.exec.activity.busy());
+        core.spawn_loop(core.exec.activity.busy(), now);
         tracing::info!(manager = %self.name(), bots = bots.len(), "started");
         core.emit_manager(
             EventKind::ManagerStarted,

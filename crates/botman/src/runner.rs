@@ -15,28 +15,32 @@
 //!
 //! A thread cannot be killed. A sync attempt past its time limit is reported
 //! as timed out at once; its thread is counted as stuck and, while fewer
-//! than the pool's `max_stuck` threads are stuck, its worker slot is handed
-//! to a replacement so the pool keeps its size (issue #8, bug 2). Past that
-//! bound the slot stays with the stuck thread until it returns: the pool
-//! shrinks rather than growing without limit. The bot counts the thread as
-//! active until it returns, so its later fires follow its overlap policy.
+//! than the pool's `max_stuck` threads are stuck, a replacement thread keeps
+//! the pool at its size (issue #8, bug 2; `workers.rs`). Past that bound the
+//! stuck thread keeps its place until it returns: the pool shrinks rather
+//! than growing without limit. The bot counts the thread as active until it
+//! returns, so its later fires follow its overlap policy. A sync job's time
+//! limit counts from when it starts on a thread, not from when it waits for
+//! one.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 use crate::bot::{Job, JobResult, Policy, is_soft};
 use crate::clock::{Activity, Clock};
 use crate::run::{RunOutcome, RunRecord, Trigger};
 use crate::state::{add, lock};
+
+mod workers;
+pub(crate) use workers::Workers;
 
 /// What the runner tells while a fire goes on.
 pub(crate) trait Observer: Send + Sync + 'static {
@@ -59,32 +63,6 @@ pub(crate) struct AttemptFailure {
     pub(crate) error: String,
     pub(crate) timed_out: bool,
     pub(crate) retry_at: Option<Timestamp>,
-}
-
-/// The bounded pool of blocking threads sync jobs run on.
-pub(crate) struct Workers {
-    slots: Arc<Semaphore>,
-    /// Threads past their time limit that have not returned.
-    stuck: AtomicUsize,
-    /// Of those, how many gave their slot to a replacement.
-    replaced: AtomicUsize,
-    max_stuck: usize,
-}
-
-impl Workers {
-    pub(crate) fn new(size: usize, max_stuck: usize) -> Workers {
-        Workers {
-            slots: Arc::new(Semaphore::new(size)),
-            stuck: AtomicUsize::new(0),
-            replaced: AtomicUsize::new(0),
-            max_stuck,
-        }
-    }
-
-    /// Threads past their time limit that have not returned yet.
-    pub(crate) fn stuck(&self) -> usize {
-        self.stuck.load(Ordering::SeqCst)
-    }
 }
 
 /// Everything a run needs, cheap to share between tasks.
@@ -181,21 +159,18 @@ pub(crate) async fn run(
     record
 }
 
-/// A worker slot shared by a sync attempt's thread and the runner: whoever
-/// ends last gives the permit back.
+/// What a sync attempt's thread and the runner share.
 struct Slot {
-    permit: Option<OwnedSemaphorePermit>,
     /// The thread returned.
     done: bool,
-    /// The runner gave up on the thread (time limit).
+    /// The runner gave up on the thread (time limit) ...
     stuck: bool,
-    /// ... and handed its permit to a replacement.
+    /// ... and the pool replaced it.
     replaced: bool,
 }
 
 /// Runs one attempt of `job` under the time limit.
 async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &Arc<dyn Observer>) -> Attempt {
-    let deadline = policy.time_limit.map(|l| add(exec.clock.now(), l));
     let timed_out = || Attempt::Failed {
         error: format!(
             "timed out after {:?}",
@@ -205,41 +180,48 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &Arc<dyn Observer
     };
     match job {
         Job::Sync(f) => {
-            let Ok(permit) = Arc::clone(&exec.workers.slots).acquire_owned().await else {
-                return Attempt::Failed {
-                    error: "the worker pool is closed".to_owned(),
-                    timed_out: false,
-                };
-            };
+            let (started_tx, started_rx) = oneshot::channel::<Timestamp>();
+            let (done_tx, done_rx) = oneshot::channel();
             let slot = Arc::new(Mutex::new(Slot {
-                permit: Some(permit),
                 done: false,
                 stuck: false,
                 replaced: false,
             }));
             let (f, thread_slot, thread_obs) = (Arc::clone(f), Arc::clone(&slot), Arc::clone(obs));
-            let workers = Arc::clone(&exec.workers);
+            let (workers, clock) = (Arc::clone(&exec.workers), Arc::clone(&exec.clock));
             let com = policy.com;
-            let mut handle = exec.rt.spawn_blocking(move || {
+            exec.workers.execute(Box::new(move || {
+                // The limit counts from here, fixed before the job runs.
+                let _ = started_tx.send(clock.now());
                 let result = {
                     let _com = crate::com::Apartment::enter(com);
                     std::panic::catch_unwind(AssertUnwindSafe(|| f()))
                 };
-                let mut s = lock(&thread_slot);
-                s.done = true;
-                drop(s.permit.take());
-                if s.stuck {
-                    workers.stuck_ends(s.replaced);
-                    drop(s);
+                let stuck = {
+                    let mut s = lock(&thread_slot);
+                    s.done = true;
+                    s.stuck.then_some(s.replaced)
+                };
+                if let Some(replaced) = stuck {
+                    workers.stuck_ends(replaced);
                     thread_obs.worker_returned();
                 }
-                result
-            });
+                let _ = done_tx.send(result);
+            }));
+            // Waiting for a free worker does not count against the limit.
+            let Ok(started) = started_rx.await else {
+                return Attempt::Failed {
+                    error: "the worker pool could not run the job".to_owned(),
+                    timed_out: false,
+                };
+            };
+            let deadline = policy.time_limit.map(|l| add(started, l));
+            let mut done_rx = done_rx;
             let joined = match deadline {
-                None => (&mut handle).await,
+                None => done_rx.await,
                 Some(d) => {
                     tokio::select! {
-                        r = &mut handle => r,
+                        r = &mut done_rx => r,
                         () = exec.clock.sleep_until(d) => {
                             // `None`: the thread returned as the limit came
                             // (not stuck); `Some(replaced)`: it is stuck.
@@ -250,14 +232,11 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &Arc<dyn Observer
                                 } else {
                                     s.stuck = true;
                                     s.replaced = exec.workers.stuck_begins();
-                                    if s.replaced {
-                                        drop(s.permit.take());
-                                    }
                                     Some(s.replaced)
                                 }
                             };
                             match stuck {
-                                None => handle.await,
+                                None => done_rx.await,
                                 Some(replaced) => {
                                     obs.worker_stuck(replaced, policy.time_limit.unwrap_or_default());
                                     return timed_out();
@@ -273,13 +252,15 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &Arc<dyn Observer
                     error: panic_message(panic.as_ref()),
                     timed_out: false,
                 },
-                Err(e) => Attempt::Failed {
-                    error: format!("the worker thread failed: {e}"),
+                Err(_) => Attempt::Failed {
+                    error: "the worker thread ended without an answer".to_owned(),
                     timed_out: false,
                 },
             }
         }
         Job::Async(f) => {
+            // Fixed before the job is called.
+            let deadline = policy.time_limit.map(|l| add(exec.clock.now(), l));
             let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f())) {
                 Ok(fut) => fut,
                 Err(panic) => {
@@ -309,26 +290,6 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &Arc<dyn Observer
                     timed_out: false,
                 },
             }
-        }
-    }
-}
-
-impl Workers {
-    /// Counts a stuck thread; whether its slot may go to a replacement.
-    fn stuck_begins(&self) -> bool {
-        self.stuck.fetch_add(1, Ordering::SeqCst);
-        self.replaced
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < self.max_stuck).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// A stuck thread returned.
-    fn stuck_ends(&self, replaced: bool) {
-        self.stuck.fetch_sub(1, Ordering::SeqCst);
-        if replaced {
-            self.replaced.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

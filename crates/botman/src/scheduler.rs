@@ -475,18 +475,21 @@ impl Core {
 
     // ---- the loop ----
 
-    /// Starts the loop's task; `busy` counts it until it ends.
-    pub(crate) fn spawn_loop(self: &Arc<Self>, busy: Busy) {
+    /// Starts the loop's task; `busy` counts it until it ends. `started`:
+    /// the instant the bots were scheduled from, the first "last seen" time
+    /// for noticing a clock jump.
+    pub(crate) fn spawn_loop(self: &Arc<Self>, busy: Busy, started: Timestamp) {
         let core = Arc::clone(self);
         self.exec.rt.spawn(async move {
             let _busy = busy;
-            core.scheduler_loop().await;
+            core.scheduler_loop(started).await;
         });
     }
 
-    async fn scheduler_loop(self: Arc<Core>) {
-        let mut last_now: Option<Timestamp> = None;
-        let mut deadline: Option<Timestamp> = None;
+    async fn scheduler_loop(self: Arc<Core>, started: Timestamp) {
+        let mut last_now = Some(started);
+        // The loop is due to look at the heap as it starts.
+        let mut deadline = Some(started);
         loop {
             if !self.running.load(Ordering::SeqCst) {
                 return;
@@ -641,7 +644,10 @@ impl Core {
                 let (fires, next) = self.decide_fire(bot, &mut st, scheduled, now);
                 st.next_fire = next;
                 let generation = st.generation;
-                let cool_down_ended = st.end_cool_down(now);
+                // A cool-down ends for a fire at or after its end (the fire
+                // then stands for the recovery run); a late fire from
+                // within it is skipped.
+                let cool_down_ended = fires.last().is_some_and(|&(at, _)| st.end_cool_down(at));
                 let mut skips = Vec::new();
                 match fires.len() {
                     0 => {}

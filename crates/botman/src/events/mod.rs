@@ -650,7 +650,7 @@ impl EventManager {
             }
             match &s.target {
                 Target::Queue(mb) => mb.push(&event),
-                Target::Inline(to) => to.forward(&event),
+                Target::Inline(to) => self.inner.switch.forward(to, &event),
             }
         }
     }

@@ -9,25 +9,31 @@
 //! end of the run queue, so a busy subscriber cannot hog a thread while
 //! others wait.
 //!
-//! The pool starts [`BASE`] threads and adds one (up to [`MAX`]) whenever
-//! work waits and no thread is idle: a subscriber whose callback blocks
-//! holds one thread, and the others go on. Threads beyond [`BASE`] leave
-//! after [`IDLE_EXIT`] without work. The thread count is bounded whatever
-//! the number of subscriptions (issue #8): up to `MAX - 1` callbacks may
-//! block at once before the rest wait.
+//! The pool runs up to [`BASE`] threads, and adds one (up to [`MAX`]) when
+//! work waits, no thread is idle and one of them has been delivering for
+//! longer than [`SLOW`]: a subscriber whose callback blocks holds one
+//! thread, and the others go on. Fast callbacks never grow the pool, however
+//! many subscriptions there are. The check is made when work arrives (an
+//! event is published) or is taken, so while every thread is blocked, the
+//! next publication starts a new one. Threads beyond [`BASE`] leave after
+//! [`IDLE_EXIT`] without work. The thread count is bounded whatever the
+//! number of subscriptions (issue #8): up to `MAX - 1` callbacks may block
+//! at once before the rest wait.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{BotEvent, Callback, SubStats};
+use super::{BotEvent, Callback, Forward, SubStats};
 use crate::state::lock;
 
 /// Threads kept while idle.
 pub(crate) const BASE: usize = 2;
 /// The most delivery threads.
 pub(crate) const MAX: usize = 6;
+/// A thread delivering for longer than this may be blocked in a callback.
+const SLOW: Duration = Duration::from_millis(10);
 /// Events delivered from one mailbox before others get a turn.
 const BATCH: usize = 256;
 /// How long a thread beyond `BASE` waits for work before it leaves.
@@ -38,13 +44,36 @@ const IDLE_EXIT: Duration = Duration::from_secs(2);
 pub(crate) struct Switch {
     on: AtomicBool,
     parked: Mutex<Vec<Arc<Mailbox>>>,
+    /// Events for inline subscribers (receivers) published while off.
+    held: Mutex<Vec<Held>>,
 }
+
+/// An event held for an inline subscriber while delivery is off.
+type Held = (Arc<dyn Forward>, Arc<BotEvent>);
 
 impl Switch {
     pub(crate) fn new() -> Switch {
         Switch {
             on: AtomicBool::new(true),
             parked: Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Feeds an inline subscriber now, or when delivery is switched on
+    /// again.
+    pub(crate) fn forward(&self, to: &Arc<dyn Forward>, event: &Arc<BotEvent>) {
+        if self.on.load(Ordering::SeqCst) {
+            to.forward(event);
+            return;
+        }
+        let mut held = lock(&self.held);
+        // `start` sets the switch under this lock: look again.
+        if self.on.load(Ordering::SeqCst) {
+            drop(held);
+            to.forward(event);
+        } else {
+            held.push((Arc::clone(to), Arc::clone(event)));
         }
     }
 
@@ -53,11 +82,15 @@ impl Switch {
     }
 
     pub(crate) fn start(&self) {
-        let parked = {
+        let (parked, held) = {
             let mut parked = lock(&self.parked);
+            let mut held = lock(&self.held);
             self.on.store(true, Ordering::SeqCst);
-            std::mem::take(&mut *parked)
+            (std::mem::take(&mut *parked), std::mem::take(&mut *held))
         };
+        for (to, event) in held {
+            to.forward(&event);
+        }
         for mb in parked {
             pool().submit(mb);
         }
@@ -193,8 +226,23 @@ struct PoolState {
     runnable: VecDeque<Arc<Mailbox>>,
     threads: usize,
     idle: usize,
-    /// Threads ever started (for their names).
+    /// Threads ever started (for their names, and as keys of `delivering`).
     started: u64,
+    /// When each thread now delivering began its batch.
+    delivering: Vec<(u64, Instant)>,
+}
+
+impl PoolState {
+    /// Whether another thread is wanted: fewer than `BASE`, or one of them
+    /// seems blocked in a callback.
+    fn wants_thread(&self) -> bool {
+        self.threads < BASE
+            || (self.threads < MAX
+                && self
+                    .delivering
+                    .iter()
+                    .any(|(_, since)| since.elapsed() > SLOW))
+    }
 }
 
 fn pool() -> &'static Pool {
@@ -205,6 +253,7 @@ fn pool() -> &'static Pool {
             threads: 0,
             idle: 0,
             started: 0,
+            delivering: Vec::new(),
         }),
         work: Condvar::new(),
     })
@@ -216,20 +265,18 @@ impl Pool {
         st.runnable.push_back(mb);
         if st.idle > 0 {
             self.work.notify_one();
-        } else {
+        } else if st.wants_thread() {
             self.grow(&mut st);
         }
     }
 
-    /// Starts a thread if under `MAX` (at least `BASE` are always wanted).
+    /// Starts a thread.
     fn grow(&'static self, st: &mut PoolState) {
-        if st.threads >= MAX {
-            return;
-        }
         st.started += 1;
+        let me = st.started;
         let spawned = std::thread::Builder::new()
-            .name(format!("botman-events-{}", st.started))
-            .spawn(move || self.work_loop());
+            .name(format!("botman-events-{me}"))
+            .spawn(move || self.work_loop(me));
         match spawned {
             Ok(_) => st.threads += 1,
             Err(e) => {
@@ -238,18 +285,18 @@ impl Pool {
         }
     }
 
-    fn work_loop(&'static self) {
+    fn work_loop(&'static self, me: u64) {
         let mut st = lock(&self.state);
         loop {
             if let Some(mb) = st.runnable.pop_front() {
-                if !st.runnable.is_empty() && st.idle == 0 {
-                    // More waits and nobody is free: this thread may block in
-                    // a callback, so get help now.
+                if !st.runnable.is_empty() && st.idle == 0 && st.wants_thread() {
                     self.grow(&mut st);
                 }
+                st.delivering.push((me, Instant::now()));
                 drop(st);
                 let again = mb.deliver();
                 st = lock(&self.state);
+                st.delivering.retain(|(t, _)| *t != me);
                 if again {
                     st.runnable.push_back(mb);
                 }
