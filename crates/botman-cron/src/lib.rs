@@ -43,7 +43,7 @@
 //! | `*/15`, `1-30/7`, `5/15` | steps (`5/15` = from 5 to the end) | all |
 //! | `JAN`-`DEC`, `SUN`-`SAT` | names | month, day-of-week |
 //! | `0`, `7` | Sunday | day-of-week |
-//! | `L`, `L-3` | last day, third-to-last day | day-of-month |
+//! | `L`, `L-3` | last day; 3 days before the last day (the 28th of a 31-day month) | day-of-month |
 //! | `15W`, `LW` | weekday nearest the 15th (never crossing the month), last weekday | day-of-month |
 //! | `5L`, `FRIL` | last Friday of the month | day-of-week |
 //! | `5#3`, `FRI#3` | third Friday of the month | day-of-week |
