@@ -225,14 +225,21 @@ impl Activity {
         deadline: Timestamp,
         fut: Pin<&mut F>,
     ) -> F::Output {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.sleeps).insert((deadline, id));
+        /// Undoes the sleep when the future ends or is dropped (cancelled):
+        /// busy first, then the deadline forgotten.
+        struct Asleep<'a>(&'a Activity, (Timestamp, u64));
+        impl Drop for Asleep<'_> {
+            fn drop(&mut self) {
+                self.0.busy.fetch_add(1, Ordering::SeqCst);
+                lock(&self.0.sleeps).remove(&self.1);
+            }
+        }
+        let key = (deadline, self.next_id.fetch_add(1, Ordering::Relaxed));
+        lock(&self.sleeps).insert(key);
         self.busy.fetch_sub(1, Ordering::SeqCst);
         self.signal();
-        let out = fut.await;
-        self.busy.fetch_add(1, Ordering::SeqCst);
-        lock(&self.sleeps).remove(&(deadline, id));
-        out
+        let _asleep = Asleep(self, key);
+        fut.await
     }
 
     fn signal(&self) {

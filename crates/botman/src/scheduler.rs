@@ -112,6 +112,9 @@ pub(crate) struct Core {
     heap: Mutex<BinaryHeap<Reverse<HeapEntry>>>,
     wake: Notify,
     pub(crate) running: AtomicBool,
+    /// Bumped by every `start`: a loop of an earlier start (stopped, but
+    /// not yet out) ends instead of running beside the new one.
+    loop_epoch: AtomicU64,
     seq: AtomicU64,
     /// Runs in flight, for `stop` to wait on.
     pub(crate) in_flight: AtomicUsize,
@@ -191,6 +194,7 @@ impl Core {
             heap: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             running: AtomicBool::new(false),
+            loop_epoch: AtomicU64::new(0),
             seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -479,19 +483,24 @@ impl Core {
     /// the instant the bots were scheduled from, the first "last seen" time
     /// for noticing a clock jump.
     pub(crate) fn spawn_loop(self: &Arc<Self>, busy: Busy, started: Timestamp) {
+        let epoch = self.loop_epoch.fetch_add(1, Ordering::SeqCst) + 1;
         let core = Arc::clone(self);
         self.exec.rt.spawn(async move {
             let _busy = busy;
-            core.scheduler_loop(started).await;
+            core.scheduler_loop(started, epoch).await;
         });
+        // An earlier loop still asleep wakes to see it is not current.
+        self.wake.notify_waiters();
     }
 
-    async fn scheduler_loop(self: Arc<Core>, started: Timestamp) {
+    async fn scheduler_loop(self: Arc<Core>, started: Timestamp, epoch: u64) {
         let mut last_now = Some(started);
         // The loop is due to look at the heap as it starts.
         let mut deadline = Some(started);
         loop {
-            if !self.running.load(Ordering::SeqCst) {
+            if !self.running.load(Ordering::SeqCst)
+                || self.loop_epoch.load(Ordering::SeqCst) != epoch
+            {
                 return;
             }
             self.exec.activity.woke();

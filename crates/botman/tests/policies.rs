@@ -382,21 +382,20 @@ fn overlap_skip_queue_and_concurrent() {
                 until(&m, name, "fire decided", |b| b.next_run == Some(next)).await;
             }
         }
-        let skip = m.metrics_of("skip").unwrap();
-        assert_eq!((skip.runs, skip.skipped), (1, 2));
-        let queue = m.metrics_of("queue").unwrap();
-        assert_eq!(
-            (queue.runs, queue.skipped),
-            (1, 1),
-            "one queued, one skipped"
-        );
-        let conc = m.metrics_of("conc").unwrap();
-        assert_eq!(
-            (conc.runs, conc.skipped),
-            (2, 1),
-            "two at once, the third skipped"
-        );
-        assert_eq!(conc.state, BotState::Running);
+        // Admitted runs count in `runs` once their task starts them.
+        until(&m, "skip", "one run, two skips", |b| {
+            (b.runs, b.skipped) == (1, 2)
+        })
+        .await;
+        until(&m, "queue", "one run, one queued, one skipped", |b| {
+            (b.runs, b.skipped) == (1, 1)
+        })
+        .await;
+        until(&m, "conc", "two at once, the third skipped", |b| {
+            (b.runs, b.skipped) == (2, 1)
+        })
+        .await;
+        assert_eq!(m.metrics_of("conc").unwrap().state, BotState::Running);
         // Releasing the queue bot's run starts the queued fire at once.
         g2.open();
         until(&m, "queue", "queued fire ran", |b| b.successes == 2).await;
@@ -835,5 +834,26 @@ fn sync_jobs_share_a_bounded_pool() {
             assert!(h.await.unwrap().is_success());
         }
         assert_eq!(entered.load(Ordering::SeqCst), 3);
+    });
+}
+
+/// A manager stopped and started again runs one scheduler: each fire once.
+#[test]
+fn restart_runs_each_fire_once() {
+    run(async {
+        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+        let m = manager(&clock);
+        let n = Arc::new(AtomicUsize::new(0));
+        add_counting(&m, "tick", "* * * * *", &n);
+        for _ in 0..3 {
+            m.start();
+            m.stop_async().await;
+        }
+        m.start();
+        clock.advance(secs(60));
+        until(&m, "tick", "ran", |b| b.runs == 1).await;
+        idle(&m).await;
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+        m.stop_async().await;
     });
 }
