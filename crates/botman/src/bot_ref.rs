@@ -8,22 +8,22 @@ use jiff::Timestamp;
 use crate::bot::Schedule;
 use crate::error::Error;
 use crate::events::{BotEvent, EventKind, EventType, Filter, SubscriptionId};
-use crate::manager::Botman;
 use crate::metrics::BotMetrics;
-use crate::scheduler::jitter_for;
-use crate::state::{BotEntry, lock};
+use crate::scheduler::{Core, jitter_for};
+use crate::state::BotEntry;
+use crate::util::lock;
 
 /// One bot of a manager: its schedule and state. Obtained with
-/// [`Botman::bot`]; stays valid while the bot is added.
+/// [`Botman::bot`](crate::Botman::bot); stays valid while the bot is added.
 #[derive(Clone)]
 pub struct BotRef {
-    manager: Botman,
+    core: Arc<Core>,
     entry: Arc<BotEntry>,
 }
 
 impl BotRef {
-    pub(crate) fn new(manager: Botman, entry: Arc<BotEntry>) -> BotRef {
-        BotRef { manager, entry }
+    pub(crate) fn new(core: Arc<Core>, entry: Arc<BotEntry>) -> BotRef {
+        BotRef { core, entry }
     }
 
     /// The bot's name.
@@ -38,7 +38,7 @@ impl BotRef {
 
     /// The next scheduled fire (Python: `get_next_run`).
     pub fn next_run(&self) -> Option<Timestamp> {
-        let core = &self.manager.core;
+        let core = &self.core;
         let st = lock(&self.entry.st);
         st.next_fire
             .or_else(|| st.next_after(core.clock.now(), &core.default_tz))
@@ -47,7 +47,7 @@ impl BotRef {
     /// Whether a fire is due now: the last fire of any schedule lies after
     /// the bot's last run (or its start).
     pub fn is_due(&self) -> bool {
-        let core = &self.manager.core;
+        let core = &self.core;
         let now = core.clock.now();
         let st = lock(&self.entry.st);
         let last = st.counters.last_run.unwrap_or(self.entry.since);
@@ -62,7 +62,7 @@ impl BotRef {
 
     /// When the current cool-down ends, if the bot is in one.
     pub fn timeout_until(&self) -> Option<Timestamp> {
-        let now = self.manager.core.clock.now();
+        let now = self.core.clock.now();
         lock(&self.entry.st).timeout_until(now)
     }
 
@@ -71,7 +71,7 @@ impl BotRef {
     pub fn add_schedule(&self, expr: &str, tz: Option<&str>) -> Result<(), Error> {
         let s = Schedule::new(expr, tz)?;
         lock(&self.entry.st).schedules.push(s);
-        let core = &self.manager.core;
+        let core = &self.core;
         core.reschedule(&self.entry, core.clock.now());
         Ok(())
     }
@@ -86,7 +86,7 @@ impl BotRef {
                 return Err(Error::unknown_schedule(&self.entry.name, expr));
             }
         }
-        let core = &self.manager.core;
+        let core = &self.core;
         core.reschedule(&self.entry, core.clock.now());
         Ok(())
     }
@@ -95,27 +95,27 @@ impl BotRef {
     /// `set_last_run`). Affects `is_due` and the metrics' `last_run`.
     pub fn set_last_run(&self, at: Timestamp) {
         lock(&self.entry.st).counters.last_run = Some(at);
-        self.manager.core.bump();
+        self.core.bump();
     }
 
     /// Pauses the bot: its fires are recorded as skipped until `resume`; a
     /// run in progress finishes.
     pub fn pause(&self) {
         lock(&self.entry.st).pause();
-        self.manager.core.emit(
+        self.core.emit(
             &self.entry,
             EventKind::BotPaused,
             EventType::Info,
             || "bot paused".to_owned(),
             || serde_json::Value::Null,
         );
-        self.manager.core.bump();
+        self.core.bump();
     }
 
     /// Resumes a paused bot, from now (fires missed while paused were
     /// skipped). A cool-down still in progress goes on.
     pub fn resume(&self) {
-        let core = &self.manager.core;
+        let core = &self.core;
         let now = core.clock.now();
         lock(&self.entry.st).resume(now);
         core.emit(
@@ -146,9 +146,9 @@ impl BotRef {
         callback: impl Fn(&BotEvent) + Send + Sync + 'static,
         types: &[EventType],
     ) -> SubscriptionId {
-        self.manager.core.events.subscribe_filtered(
+        self.core.events.subscribe_filtered(
             Filter::Bot {
-                manager: self.manager.core.instance,
+                manager: self.core.instance,
                 name: Arc::clone(&self.entry.name),
             },
             Box::new(callback),
@@ -159,7 +159,7 @@ impl BotRef {
 
     /// The bot's metrics.
     pub fn metrics(&self) -> BotMetrics {
-        self.entry.metrics(self.manager.core.clock.now())
+        self.entry.metrics(self.core.clock.now())
     }
 }
 
@@ -177,7 +177,7 @@ impl BotRef {
             .map(|u| crate::WebhookUrl::new(u))
             .collect::<Result<Vec<_>, Error>>()?;
         for url in urls {
-            self.manager
+            self.core
                 .attach(Some(&self.entry.name), format, url, types)?;
         }
         Ok(())
@@ -197,6 +197,6 @@ impl BotRef {
     /// Ends every webhook subscription of this bot (other bots posting to
     /// the same URLs keep theirs). Returns how many ended.
     pub fn remove_webhook_subscriptions(&self) -> usize {
-        self.manager.detach(Some(&self.entry.name))
+        self.core.detach(Some(&self.entry.name))
     }
 }

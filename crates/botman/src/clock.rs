@@ -12,6 +12,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, watch};
 
+use crate::util::lock;
+
 mod timer;
 
 /// A boxed future returned by [`Clock::sleep_until`].
@@ -278,10 +280,6 @@ impl Activity {
         };
         tokio::time::timeout(timeout, check).await.is_ok()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

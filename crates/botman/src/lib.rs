@@ -216,6 +216,7 @@ mod runner;
 mod scheduler;
 mod state;
 mod store;
+mod util;
 
 pub use crate::bot::{
     Bot, BotBuilder, JobError, MAX_RETRY_DELAY, Misfire, Overlap, Schedule, SoftError,

@@ -18,8 +18,9 @@ use crate::metrics::BotMetrics;
 use crate::run::{RunHandle, Trigger};
 use crate::runner::{Exec, Workers};
 use crate::scheduler::{AliveGuard, Core, CoreConfig, RuntimeGuard};
-use crate::state::{BotEntry, BotRuntime, add, lock};
+use crate::state::{BotEntry, BotRuntime};
 use crate::store::{MemoryStore, Store};
+use crate::util::{add, lock};
 
 /// The bot scheduler and manager. Cheap to clone (an `Arc`).
 ///
@@ -287,7 +288,7 @@ impl Botman {
         #[cfg(feature = "webhooks")]
         for (name, hooks) in webhooks {
             for (format, url, types) in hooks {
-                self.attach(Some(&name), format, url, &types)?;
+                self.core.attach(Some(&name), format, url, &types)?;
             }
         }
         for e in &entries {
@@ -323,7 +324,7 @@ impl Botman {
             || serde_json::Value::Null,
         );
         #[cfg(feature = "webhooks")]
-        self.detach(Some(name));
+        self.core.detach(Some(name));
         self.core.bump();
         Ok(())
     }
@@ -348,7 +349,7 @@ impl Botman {
     /// A handle on one bot, for its state and schedule.
     pub fn bot(&self, name: &str) -> Result<BotRef, Error> {
         let entry = self.entry(name)?;
-        Ok(BotRef::new(self.clone(), entry))
+        Ok(BotRef::new(Arc::clone(&self.core), entry))
     }
 
     /// Starts the scheduler. Calling it again while running does nothing.
@@ -596,60 +597,14 @@ impl Botman {
 
 #[cfg(feature = "webhooks")]
 impl Botman {
-    /// Subscribes the receiver for (format, URL) — one per distinct URL in
-    /// the process — to a bot's events (bound to this manager's bot), or to
-    /// the manager's own events (`bot: None`).
-    pub(crate) fn attach(
-        &self,
-        bot: Option<&Arc<str>>,
-        format: crate::receivers::Format,
-        url: crate::WebhookUrl,
-        types: &[EventType],
-    ) -> Result<(), Error> {
-        use crate::events::Filter;
-        let receiver = crate::Receiver::start(url, format, Default::default())?;
-        let filter = match bot {
-            Some(name) => Filter::Bot {
-                manager: self.core.instance,
-                name: Arc::clone(name),
-            },
-            None => Filter::Manager {
-                manager: self.core.instance,
-            },
-        };
-        let id = receiver.subscribe_filtered(&self.core.events, filter, types);
-        lock(&self.core.receivers).push(crate::scheduler::Hooked {
-            bot: bot.cloned(),
-            receiver,
-            id,
-        });
-        Ok(())
-    }
-
-    /// Ends the subscriptions made for a bot (or for the manager: `None`).
-    /// Returns how many ended.
-    pub(crate) fn detach(&self, bot: Option<&str>) -> usize {
-        let gone: Vec<crate::scheduler::Hooked> = {
-            let mut all = lock(&self.core.receivers);
-            let (gone, keep) = std::mem::take(&mut *all)
-                .into_iter()
-                .partition(|h| h.bot.as_deref() == bot);
-            *all = keep;
-            gone
-        };
-        for h in &gone {
-            h.receiver.unsubscribe(h.id);
-        }
-        gone.len()
-    }
-
     fn subscribe_url(
         &self,
         format: crate::receivers::Format,
         url: &str,
         types: &[EventType],
     ) -> Result<(), Error> {
-        self.attach(None, format, crate::WebhookUrl::new(url)?, types)
+        self.core
+            .attach(None, format, crate::WebhookUrl::new(url)?, types)
     }
 
     /// Posts the manager's own events (started, stopping, stopped, clock

@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use crate::bot::{Job, JobResult, Policy, is_soft};
 use crate::clock::{Activity, Clock};
 use crate::run::{RunOutcome, RunRecord, Trigger};
-use crate::state::{add, lock};
+use crate::util::{add, lock, panic_message};
 
 mod workers;
 pub(crate) use workers::Workers;
@@ -78,16 +78,6 @@ enum Attempt {
     Ok(Option<serde_json::Value>),
     Soft(String),
     Failed { error: String, timed_out: bool },
-}
-
-pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_owned()
-    }
 }
 
 fn classify(result: JobResult) -> Attempt {

@@ -33,8 +33,9 @@ use crate::clock::{Busy, Clock, SystemClock};
 use crate::events::{BotEvent, EventKind, EventManager, EventType, Origin};
 use crate::run::{MissReason, RunOutcome, RunRecord, SkipReason, Trigger};
 use crate::runner::{self, AttemptFailure, Exec, Observer};
-use crate::state::{Admission, Applied, BotEntry, Phase, add, lock};
+use crate::state::{Admission, Applied, BotEntry, Phase};
 use crate::store::Store;
+use crate::util::{Fnv, add, human, lock};
 
 /// The most late fires looked at in one misfire batch; older ones are
 /// counted as missed without being enumerated one by one.
@@ -998,6 +999,56 @@ impl Core {
     }
 }
 
+#[cfg(feature = "webhooks")]
+impl Core {
+    /// Subscribes the receiver for (format, URL) — one per distinct URL in
+    /// the process — to a bot's events (bound to this manager's bot), or to
+    /// the manager's own events (`bot: None`).
+    pub(crate) fn attach(
+        &self,
+        bot: Option<&Arc<str>>,
+        format: crate::receivers::Format,
+        url: crate::WebhookUrl,
+        types: &[EventType],
+    ) -> Result<(), crate::Error> {
+        use crate::events::Filter;
+        let receiver = crate::Receiver::start(url, format, Default::default())?;
+        let filter = match bot {
+            Some(name) => Filter::Bot {
+                manager: self.instance,
+                name: Arc::clone(name),
+            },
+            None => Filter::Manager {
+                manager: self.instance,
+            },
+        };
+        let id = receiver.subscribe_filtered(&self.events, filter, types);
+        lock(&self.receivers).push(Hooked {
+            bot: bot.cloned(),
+            receiver,
+            id,
+        });
+        Ok(())
+    }
+
+    /// Ends the subscriptions made for a bot (or for the manager: `None`).
+    /// Returns how many ended.
+    pub(crate) fn detach(&self, bot: Option<&str>) -> usize {
+        let gone: Vec<Hooked> = {
+            let mut all = lock(&self.receivers);
+            let (gone, keep) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|h| h.bot.as_deref() == bot);
+            *all = keep;
+            gone
+        };
+        for h in &gone {
+            h.receiver.unsubscribe(h.id);
+        }
+        gone.len()
+    }
+}
+
 /// What the runner tells of one fire, carried out on the bot's state and as
 /// events.
 struct RunObserver {
@@ -1093,26 +1144,6 @@ impl Observer for RunObserver {
     }
 }
 
-/// `1h30m`, `45s`, `250ms`: a duration for people.
-pub(crate) fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
 /// A deterministic delay in `[0, jitter)` from (bot, instant), so every
 /// process of a cluster computes the same one.
 pub(crate) fn jitter_for(name: &str, at: Timestamp, jitter: Duration) -> Duration {
@@ -1125,27 +1156,6 @@ pub(crate) fn jitter_for(name: &str, at: Timestamp, jitter: Duration) -> Duratio
     at.as_second().hash(&mut h);
     let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(h.finish() % nanos)
-}
-
-/// FNV-1a, 64 bits.
-pub(crate) struct Fnv(u64);
-
-impl Fnv {
-    pub(crate) fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 #[cfg(test)]

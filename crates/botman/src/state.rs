@@ -31,29 +31,16 @@
 //! Manual runs ([`Botman::run_bot`](crate::Botman::run_bot)) start whatever
 //! the phase (a person asked); their records are applied like any other.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
 
 use crate::bot::{Job, Overlap, Policy, Schedule};
 use crate::metrics::{BotMetrics, BotState, Counters};
 use crate::run::{RunOutcome, RunRecord, SkipReason};
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data
-    // half-updated in a way that matters more than stopping the scheduler.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `t + d`, saturating at the end of time.
-pub(crate) fn add(t: Timestamp, d: Duration) -> Timestamp {
-    SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| t.checked_add(d).ok())
-        .unwrap_or(Timestamp::MAX)
-}
+use crate::util::{add, lock};
 
 /// One bot of a manager: what never changes, and its state behind a lock.
 pub(crate) struct BotEntry {

@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::run::{MissReason, SkipReason};
-use crate::state::lock;
+use crate::util::lock;
 use pool::{Mailbox, Pending, Switch};
 
 /// How serious an event is.
@@ -347,7 +347,7 @@ impl BotEvent {
 /// A bot's (or a manager's) id: see [`BotEvent::bot_id`].
 pub(crate) fn stable_id(manager: &str, bot: Option<&str>) -> String {
     use std::hash::Hasher;
-    let mut h = crate::scheduler::Fnv::new();
+    let mut h = crate::util::Fnv::new();
     h.write(manager.as_bytes());
     if let Some(bot) = bot {
         h.write(&[0]);

@@ -26,7 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{BotEvent, Callback, Forward, SubStats};
-use crate::state::lock;
+use crate::util::lock;
 
 /// Threads kept while idle.
 pub(crate) const BASE: usize = 2;
@@ -204,7 +204,7 @@ impl Mailbox {
             if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&event))) {
                 self.stats.panicked.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
-                    panic = %crate::runner::panic_message(p.as_ref()),
+                    panic = %crate::util::panic_message(p.as_ref()),
                     bot = %event.bot_name,
                     "an event subscriber panicked; it stays subscribed"
                 );

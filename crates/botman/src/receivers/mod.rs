@@ -27,7 +27,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::events::{
     BotEvent, EventKind, EventManager, EventType, Filter, Forward, SubscriptionId,
 };
-use crate::state::lock;
+use crate::util::lock;
 
 /// A webhook URL, kept whole for sending and shown redacted everywhere else.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ impl fmt::Display for WebhookUrl {
 /// Scheme and host, then a hash of the whole URL: enough to tell two
 /// webhooks apart, nothing to post to.
 fn redact(url: &str) -> String {
-    let mut h = crate::scheduler::Fnv::new();
+    let mut h = crate::util::Fnv::new();
     h.write(url.as_bytes());
     let hash = h.finish() as u32;
     match url.split_once("://") {

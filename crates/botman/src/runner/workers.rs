@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::state::lock;
+use crate::util::lock;
 
 /// How long a thread waits for work before it leaves.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
