@@ -35,6 +35,18 @@ fn counting(n: &Arc<AtomicUsize>) -> impl Fn() -> Result<(), JobError> + Send + 
     }
 }
 
+/// Adds a bot on `expr` whose job counts its runs in `n` and succeeds.
+fn add_counter(m: &Botman, name: &str, expr: &str, n: &Arc<AtomicUsize>) {
+    m.add_bot(
+        Bot::builder(name)
+            .schedule(expr)
+            .job(counting(n))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+}
+
 fn with_events(clock: &ManualClock, events: &EventManager) -> Botman {
     Botman::builder()
         .clock(clock.clone())
@@ -172,14 +184,7 @@ fn bug_2_stuck_sync_jobs_do_not_starve_the_pool() {
         m.add_bot(hanging_bot("hang", entering(&entered, job)))
             .unwrap();
         let healthy = Arc::new(AtomicUsize::new(0));
-        m.add_bot(
-            Bot::builder("healthy")
-                .schedule("0 0 1 1 *")
-                .job(counting(&healthy))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        add_counter(&m, "healthy", "0 0 1 1 *", &healthy);
         m.start();
         time_out_once(&m, &clock, &entered).await;
         time_out_once(&m, &clock, &entered).await;
@@ -255,14 +260,7 @@ fn bug_2_replacements_are_bounded() {
         m.add_bot(hanging_bot("hang", entering(&entered, job)))
             .unwrap();
         let healthy = Arc::new(AtomicUsize::new(0));
-        m.add_bot(
-            Bot::builder("healthy")
-                .schedule("0 0 1 1 *")
-                .job(counting(&healthy))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        add_counter(&m, "healthy", "0 0 1 1 *", &healthy);
         time_out_once(&m, &clock, &entered).await; // replaced
         assert!(m.run_bot("healthy").unwrap().await.unwrap().is_success());
         time_out_once(&m, &clock, &entered).await; // past the bound: not replaced
@@ -285,13 +283,8 @@ fn bug_7_stop_inside_a_multi_thread_runtime_waits_and_reports() {
     run(async {
         let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
         let events = EventManager::new();
-        let m = Botman::builder()
-            .name("mgr")
-            .clock(clock.clone())
-            .event_manager(events.clone())
-            .build()
-            .unwrap();
-        let seen = recorder(&events, "mgr");
+        let m = with_events(&clock, &events);
+        let seen = recorder(&events, "botman");
         let (gate, job) = Gate::new();
         m.add_bot(
             Bot::builder("slow")
@@ -370,22 +363,10 @@ fn bug_9_a_clock_set_far_ahead_and_back_recovers() {
     run(async {
         let clock = ManualClock::new(t("2000-01-01T00:00:00Z"));
         let events = EventManager::new();
-        let m = Botman::builder()
-            .name("mgr")
-            .clock(clock.clone())
-            .event_manager(events.clone())
-            .build()
-            .unwrap();
-        let seen = recorder(&events, "mgr");
+        let m = with_events(&clock, &events);
+        let seen = recorder(&events, "botman");
         let n = Arc::new(AtomicUsize::new(0));
-        m.add_bot(
-            Bot::builder("tick")
-                .schedule("* * * * *")
-                .job(counting(&n))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        add_counter(&m, "tick", "* * * * *", &n);
         m.start();
         clock.set(t("9999-01-01T00:00:00Z"));
         until(&m, "tick", "caught up once", |b| b.runs == 1).await;
@@ -420,14 +401,7 @@ fn bug_9_back_one_hour_runs_no_fire_twice() {
         let m = with_events(&clock, &events);
         let seen = recorder(&events, "botman");
         let n = Arc::new(AtomicUsize::new(0));
-        m.add_bot(
-            Bot::builder("tick")
-                .schedule("* * * * *")
-                .job(counting(&n))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        add_counter(&m, "tick", "* * * * *", &n);
         m.start();
         clock.advance(secs(30)); // 10:00
         until(&m, "tick", "ran at 10:00", |b| b.runs == 1).await;
@@ -466,14 +440,7 @@ fn bug_9_back_one_day_reschedules_from_the_new_time() {
         let clock = ManualClock::new(t("2025-01-02T10:00:00Z"));
         let m = manager(&clock);
         let n = Arc::new(AtomicUsize::new(0));
-        m.add_bot(
-            Bot::builder("hourly")
-                .schedule("0 * * * *")
-                .job(counting(&n))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        add_counter(&m, "hourly", "0 * * * *", &n);
         m.start();
         clock.set(t("2025-01-01T10:00:30Z"));
         until(&m, "hourly", "rescheduled", |b| {
@@ -494,14 +461,7 @@ fn bug_9_forward_jumps_follow_the_misfire_policy() {
         let m = with_events(&clock, &events);
         let seen = recorder(&events, "botman");
         let n = Arc::new(AtomicUsize::new(0));
-        m.add_bot(
-            Bot::builder("tick")
-                .schedule("* * * * *")
-                .job(counting(&n))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        add_counter(&m, "tick", "* * * * *", &n);
         m.start();
         clock.advance(secs(2 * 3600)); // 02:00: 120 fires due, 119 late
         until(&m, "tick", "caught up", |b| b.runs == 1 && b.missed == 119).await;
@@ -596,48 +556,75 @@ impl Store for Shared {
     }
 }
 
-fn shared_store_manager(
-    clock: &ManualClock,
-    store: &Arc<FakeStore>,
-    events: &EventManager,
-) -> Botman {
-    Botman::builder()
-        .clock(clock.clone())
-        .store(Shared(Arc::clone(store)))
-        .event_manager(events.clone())
-        .build()
-        .unwrap()
+/// A manager on a fake shared store with the `tick` bot (every minute, a
+/// 10 s misfire grace), started, and a recorder of tick's events.
+struct StoreCase {
+    clock: ManualClock,
+    store: Arc<FakeStore>,
+    events: EventManager,
+    m: Botman,
+    n: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<BotEvent>>>,
 }
 
-fn add_ticker(m: &Botman, n: &Arc<AtomicUsize>) {
+fn store_case(prepare: impl FnOnce(&FakeStore)) -> StoreCase {
+    let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+    let store = Arc::new(FakeStore::default());
+    prepare(&store);
+    let events = EventManager::new();
+    let m = Botman::builder()
+        .clock(clock.clone())
+        .store(Shared(Arc::clone(&store)))
+        .event_manager(events.clone())
+        .build()
+        .unwrap();
+    let seen = recorder(&events, "tick");
+    let n = Arc::new(AtomicUsize::new(0));
     m.add_bot(
         Bot::builder("tick")
             .schedule("* * * * *")
             .misfire_grace(secs(10))
-            .job(counting(n))
+            .job(counting(&n))
             .build()
             .unwrap(),
     )
     .unwrap();
+    m.start();
+    StoreCase {
+        clock,
+        store,
+        events,
+        m,
+        n,
+        seen,
+    }
+}
+
+/// The first event of a kind matching `want`, once every queue is empty.
+fn first_event(c: &StoreCase, want: impl Fn(&EventKind) -> bool) -> BotEvent {
+    assert!(c.events.wait_until_empty(WAIT));
+    c.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| want(&e.kind))
+        .cloned()
+        .expect("told")
 }
 
 #[test]
 fn claims_won_and_lost() {
     run(async {
-        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-        let store = Arc::new(FakeStore::default());
-        let events = EventManager::new();
-        let m = shared_store_manager(&clock, &store, &events);
-        let seen = recorder(&events, "tick");
-        let n = Arc::new(AtomicUsize::new(0));
-        add_ticker(&m, &n);
         // Another process already claimed 00:02.
-        store
-            .claims
-            .lock()
-            .unwrap()
-            .insert(("tick".into(), t("2025-01-01T00:02:00Z")));
-        m.start();
+        let c = store_case(|s| {
+            s.claims
+                .lock()
+                .unwrap()
+                .insert(("tick".into(), t("2025-01-01T00:02:00Z")));
+        });
+        let StoreCase {
+            clock, store, m, n, ..
+        } = &c;
         clock.advance(secs(60));
         until(&m, "tick", "won 00:01", |b| b.successes == 1).await;
         assert!(
@@ -651,14 +638,7 @@ fn claims_won_and_lost() {
         until(&m, "tick", "lost 00:02", |b| b.skipped == 1).await;
         idle(&m).await;
         assert_eq!(n.load(Ordering::SeqCst), 1, "a lost claim does not run");
-        assert!(events.wait_until_empty(WAIT));
-        let skip = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|e| matches!(e.kind, EventKind::FireSkipped { .. }))
-            .cloned()
-            .expect("told");
+        let skip = first_event(&c, |k| matches!(k, EventKind::FireSkipped { .. }));
         assert_eq!(
             skip.kind,
             EventKind::FireSkipped {
@@ -674,13 +654,10 @@ fn claims_won_and_lost() {
 #[test]
 fn a_failing_store_is_retried_within_the_grace_then_recovers() {
     run(async {
-        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-        let store = Arc::new(FakeStore::default());
-        let events = EventManager::new();
-        let m = shared_store_manager(&clock, &store, &events);
-        let n = Arc::new(AtomicUsize::new(0));
-        add_ticker(&m, &n);
-        m.start();
+        let c = store_case(|_| {});
+        let StoreCase {
+            clock, store, m, ..
+        } = &c;
         store.failing.store(true, Ordering::SeqCst);
         clock.advance(secs(60)); // 00:01:00: the claim fails; retry at +1 s
         let failed = async {
@@ -715,14 +692,10 @@ fn a_failing_store_is_retried_within_the_grace_then_recovers() {
 #[test]
 fn a_store_failing_past_the_grace_misses_the_fire_and_says_so() {
     run(async {
-        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-        let store = Arc::new(FakeStore::default());
-        let events = EventManager::new();
-        let m = shared_store_manager(&clock, &store, &events);
-        let seen = recorder(&events, "tick");
-        let n = Arc::new(AtomicUsize::new(0));
-        add_ticker(&m, &n);
-        m.start();
+        let c = store_case(|_| {});
+        let StoreCase {
+            clock, store, m, n, ..
+        } = &c;
         store.failing.store(true, Ordering::SeqCst);
         clock.advance(secs(60));
         idle(&m).await;
@@ -735,14 +708,7 @@ fn a_store_failing_past_the_grace_misses_the_fire_and_says_so() {
         assert_eq!(store.calls.load(Ordering::SeqCst), 4);
         assert_eq!(n.load(Ordering::SeqCst), 0);
         idle(&m).await;
-        assert!(events.wait_until_empty(WAIT));
-        let missed = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|e| matches!(e.kind, EventKind::FiresMissed { .. }))
-            .cloned()
-            .expect("told");
+        let missed = first_event(&c, |k| matches!(k, EventKind::FiresMissed { .. }));
         assert_eq!(
             missed.kind,
             EventKind::FiresMissed {
