@@ -626,7 +626,7 @@ fn claims_won_and_lost() {
             clock, store, m, n, ..
         } = &c;
         clock.advance(secs(60));
-        until(&m, "tick", "won 00:01", |b| b.successes == 1).await;
+        until(m, "tick", "won 00:01", |b| b.successes == 1).await;
         assert!(
             store
                 .claims
@@ -635,8 +635,8 @@ fn claims_won_and_lost() {
                 .contains(&("tick".into(), t("2025-01-01T00:01:00Z")))
         );
         clock.advance(secs(60));
-        until(&m, "tick", "lost 00:02", |b| b.skipped == 1).await;
-        idle(&m).await;
+        until(m, "tick", "lost 00:02", |b| b.skipped == 1).await;
+        idle(m).await;
         assert_eq!(n.load(Ordering::SeqCst), 1, "a lost claim does not run");
         let skip = first_event(&c, |k| matches!(k, EventKind::FireSkipped { .. }));
         assert_eq!(
@@ -666,22 +666,22 @@ fn a_failing_store_is_retried_within_the_grace_then_recovers() {
             }
         };
         tokio::time::timeout(WAIT, failed).await.expect("claimed");
-        idle(&m).await;
+        idle(m).await;
         assert_eq!(store.calls.load(Ordering::SeqCst), 1);
         clock.advance(secs(1)); // 00:01:01: fails again; retry at +2 s
-        idle(&m).await;
+        idle(m).await;
         assert_eq!(store.calls.load(Ordering::SeqCst), 2);
         assert_eq!(m.store_errors(), 2);
         store.failing.store(false, Ordering::SeqCst);
         clock.advance(secs(1));
-        idle(&m).await;
+        idle(m).await;
         assert_eq!(
             store.calls.load(Ordering::SeqCst),
             2,
             "backoff doubles: not before +2 s"
         );
         clock.advance(secs(1)); // 00:01:03
-        until(&m, "tick", "ran late", |b| b.successes == 1).await;
+        until(m, "tick", "ran late", |b| b.successes == 1).await;
         let b = m.metrics_of("tick").unwrap();
         assert_eq!((b.missed, b.skipped), (0, 0));
         assert_eq!(b.last_run, Some(t("2025-01-01T00:01:03Z")));
@@ -698,16 +698,16 @@ fn a_store_failing_past_the_grace_misses_the_fire_and_says_so() {
         } = &c;
         store.failing.store(true, Ordering::SeqCst);
         clock.advance(secs(60));
-        idle(&m).await;
+        idle(m).await;
         // Retries at +1, +3 and +7 s; the next (+15 s) is past the 10 s grace.
         for _ in 0..7 {
             clock.advance(secs(1));
-            idle(&m).await;
+            idle(m).await;
         }
-        until(&m, "tick", "missed", |b| b.missed == 1).await;
+        until(m, "tick", "missed", |b| b.missed == 1).await;
         assert_eq!(store.calls.load(Ordering::SeqCst), 4);
         assert_eq!(n.load(Ordering::SeqCst), 0);
-        idle(&m).await;
+        idle(m).await;
         let missed = first_event(&c, |k| matches!(k, EventKind::FiresMissed { .. }));
         assert_eq!(
             missed.kind,
@@ -720,7 +720,7 @@ fn a_store_failing_past_the_grace_misses_the_fire_and_says_so() {
         // The scheduler goes on: the next fire runs once the store is back.
         store.failing.store(false, Ordering::SeqCst);
         clock.set(t("2025-01-01T00:02:00Z"));
-        until(&m, "tick", "next fire", |b| b.successes == 1).await;
+        until(m, "tick", "next fire", |b| b.successes == 1).await;
         m.stop_async().await;
     });
 }
