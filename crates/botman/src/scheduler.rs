@@ -970,12 +970,16 @@ impl Core {
     fn finish(self: &Arc<Self>, bot: &Arc<BotEntry>, record: &RunRecord) {
         let (applied, generation) = {
             let mut st = lock(&bot.st);
-            (st.apply(record, &bot.policy), st.generation)
+            let applied = st.apply(record, &bot.policy);
+            // Published under the bot's lock (publishing never blocks): a
+            // fire decided after this state change is told after its cause
+            // (no "fire skipped (cool-down)" before "entered cool-down").
+            self.publish_record(bot, record, &applied);
+            (applied, st.generation)
         };
         if let Some((until, _)) = applied.cool_down {
             tracing::warn!(bot = %bot.name, until = %until, "entering cool-down");
         }
-        self.publish_record(bot, record, &applied);
         if let Some((until, _)) = applied.cool_down {
             self.push(self.entry(bot, until, generation, EntryKind::Recovery));
         }

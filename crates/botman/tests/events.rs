@@ -66,6 +66,7 @@ fn a_failing_bot_tells_its_story() {
         assert!(m.wait_until(WAIT, |b| b[0].retries == 1).await);
         clock.advance(Duration::from_secs(1)); // attempt 2
         assert!(m.wait_until(WAIT, |b| b[0].errors == 1).await);
+        assert!(m.wait_idle(WAIT).await);
         clock.advance(Duration::from_secs(59)); // 00:02 falls inside the cool-down
         assert!(m.wait_until(WAIT, |b| b[0].skipped == 1).await);
         m.stop_async().await;

@@ -236,12 +236,23 @@ fn bug_2_stuck_sync_jobs_do_not_starve_the_pool() {
         gate.open();
         until(&m, "hang", "threads back", |b| b.stuck_workers == 0).await;
         assert_eq!(m.stuck_workers(), 0);
+        // Each return is told (the count drops just before the event).
+        let returned = || {
+            kinds_of(&seen)
+                .into_iter()
+                .filter(|k| *k == EventKind::WorkerReturned)
+                .count()
+        };
+        let both = async {
+            while returned() < 2 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(WAIT, both)
+            .await
+            .expect("two returns told");
         assert!(events.wait_until_empty(WAIT));
-        let returned = kinds_of(&seen)
-            .into_iter()
-            .filter(|k| *k == EventKind::WorkerReturned)
-            .count();
-        assert_eq!(returned, 2);
+        assert_eq!(returned(), 2);
     });
 }
 
@@ -262,7 +273,10 @@ fn bug_2_replacements_are_bounded() {
         let healthy = Arc::new(AtomicUsize::new(0));
         add_counter(&m, "healthy", "0 0 1 1 *", &healthy);
         time_out_once(&m, &clock, &entered).await; // replaced
-        assert!(m.run_bot("healthy").unwrap().await.unwrap().is_success());
+        let r = tokio::time::timeout(WAIT, m.run_bot("healthy").unwrap())
+            .await
+            .expect("the replacement runs a healthy bot");
+        assert!(r.unwrap().is_success());
         time_out_once(&m, &clock, &entered).await; // past the bound: not replaced
         assert_eq!(m.stuck_workers(), 2);
         let h = m.run_bot("healthy").unwrap();

@@ -137,6 +137,8 @@ fn retries_wait_exactly_longer_each_time_then_cool_down() {
                 .wait_until(WAIT, |_| n.load(Ordering::SeqCst) == next)
                 .await;
             assert!(ok, "attempt {next} after {wait} s");
+            // The attempt has failed and fixed its next deadline.
+            idle(&m).await;
         }
         until(&m, "flaky", "cool-down", |b| b.errors == 1).await;
         let b = m.metrics_of("flaky").unwrap();
@@ -854,6 +856,47 @@ fn restart_runs_each_fire_once() {
         until(&m, "tick", "ran", |b| b.runs == 1).await;
         idle(&m).await;
         assert_eq!(n.load(Ordering::SeqCst), 1);
+        m.stop_async().await;
+    });
+}
+
+/// Early retries caught in real time too, without `wait_idle`: after moving
+/// the clock to a second before a retry, give the manager real time to
+/// (wrongly) start it.
+#[test]
+fn no_retry_starts_early_even_given_real_time() {
+    run(async {
+        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+        let m = manager(&clock);
+        let (n, fail) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(true)),
+        );
+        m.add_bot(
+            Bot::builder("flaky")
+                .schedule("0 * * * *")
+                .retries(3)
+                .retry_delay(secs(10))
+                .job(flaky(&n, &fail))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        m.start();
+        clock.advance(secs(3600));
+        until(&m, "flaky", "retry 1 scheduled", |b| b.retries >= 1).await;
+        for (k, wait) in [(1usize, 10u64), (2, 20)] {
+            clock.advance(secs(wait - 1));
+            let early = m
+                .wait_until(Duration::from_millis(200), |_| n.load(Ordering::SeqCst) > k)
+                .await;
+            assert!(!early, "attempt {} started before {wait} s", k + 1);
+            clock.advance(secs(1));
+            until(&m, "flaky", "attempt failed", |b| {
+                b.retries as usize == 2.min(k + 1) && (k < 2 || b.errors == 1)
+            })
+            .await;
+        }
         m.stop_async().await;
     });
 }

@@ -599,3 +599,29 @@ fn one_receiver_per_url_however_many_bots_name_it() {
         assert_eq!(names, ["bot8"]);
     });
 }
+
+/// While the event manager's delivery is paused, a receiver's events are
+/// still counted as on their way: a flush does not claim they arrived
+/// (issue #8, bug 6, without a race).
+#[test]
+fn flush_counts_events_held_by_a_paused_event_manager() {
+    common::run(async {
+        let srv = server(vec![]).await;
+        let events = EventManager::new();
+        let r = WebhookReceiver::new(&srv.url).build().unwrap();
+        r.subscribe_to(&events, "all", &[]);
+        events.stop();
+        for i in 0..10 {
+            events.publish(BotEvent::new("b", EventType::Info, format!("{i}")));
+        }
+        assert!(
+            !r.flush(Duration::from_millis(200)).await,
+            "nothing delivered yet"
+        );
+        assert_eq!((r.stats().queued, r.stats().sent), (10, 0));
+        events.start();
+        assert!(r.flush(WAIT).await);
+        assert_eq!(r.stats().sent, 10);
+        assert_eq!(srv.seen.lock().unwrap().len(), 10);
+    });
+}

@@ -367,8 +367,14 @@ type Callback = Box<dyn Fn(&BotEvent) + Send + Sync>;
 
 /// Something fed inline at publication, without a queue of the event
 /// manager's: a webhook receiver (it has its own bounded queue).
+/// Events it takes are counted as on their way from the moment they are
+/// published (`accept`), also while delivery is switched off, so flushing
+/// it covers the whole way.
 pub(crate) trait Forward: Send + Sync + 'static {
-    fn forward(&self, event: &Arc<BotEvent>);
+    /// Whether it takes the event; if so, it is counted as queued.
+    fn accept(&self, event: &BotEvent) -> bool;
+    /// Queues an accepted event.
+    fn enqueue(&self, event: Arc<BotEvent>);
 }
 
 /// Whose events a subscription wants.

@@ -63,15 +63,18 @@ impl Switch {
     /// Feeds an inline subscriber now, or when delivery is switched on
     /// again.
     pub(crate) fn forward(&self, to: &Arc<dyn Forward>, event: &Arc<BotEvent>) {
+        if !to.accept(event) {
+            return;
+        }
         if self.on.load(Ordering::SeqCst) {
-            to.forward(event);
+            to.enqueue(Arc::clone(event));
             return;
         }
         let mut held = lock(&self.held);
         // `start` sets the switch under this lock: look again.
         if self.on.load(Ordering::SeqCst) {
             drop(held);
-            to.forward(event);
+            to.enqueue(Arc::clone(event));
         } else {
             held.push((Arc::clone(to), Arc::clone(event)));
         }
@@ -89,7 +92,7 @@ impl Switch {
             (std::mem::take(&mut *parked), std::mem::take(&mut *held))
         };
         for (to, event) in held {
-            to.forward(&event);
+            to.enqueue(event);
         }
         for mb in parked {
             pool().submit(mb);

@@ -445,20 +445,31 @@ impl Receiver {
 
     /// Queues an event (never blocks; counts a drop when the queue is full).
     pub fn send(&self, event: &BotEvent) {
-        if passes(&self.shared.settings, event) {
-            self.queue(Arc::new(event.clone()));
+        if self.accept(event) {
+            self.enqueue(Arc::new(event.clone()));
         }
     }
+}
 
-    fn queue(&self, event: Arc<BotEvent>) {
+impl Forward for Receiver {
+    fn accept(&self, event: &BotEvent) -> bool {
+        let wanted = passes(&self.shared.settings, event);
+        if wanted {
+            self.shared.counts.queued.fetch_add(1, Ordering::SeqCst);
+        }
+        wanted
+    }
+
+    fn enqueue(&self, event: Arc<BotEvent>) {
         let c = &self.shared.counts;
-        c.queued.fetch_add(1, Ordering::SeqCst);
         if self.shared.tx.try_send(event).is_err() {
             c.dropped.fetch_add(1, Ordering::SeqCst);
             c.done();
         }
     }
+}
 
+impl Receiver {
     /// Subscribes this receiver to `bot`'s events (`"all"` for every bot)
     /// of `types` (empty: all types) on `events`.
     pub fn subscribe_to(
@@ -547,14 +558,6 @@ impl Receiver {
                 .wait_timeout(guard, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-        }
-    }
-}
-
-impl Forward for Receiver {
-    fn forward(&self, event: &Arc<BotEvent>) {
-        if passes(&self.shared.settings, event) {
-            self.queue(Arc::clone(event));
         }
     }
 }

@@ -84,7 +84,10 @@ impl Workers {
         st.queue.push_back(task);
         if st.idle > 0 {
             self.work.notify_one();
-        } else if st.threads < self.size + st.replaced {
+        }
+        // Every waiting job needs a thread: idle ones are spoken for by the
+        // jobs queued before, so start another while the pool has room.
+        if st.queue.len() > st.idle && st.threads < self.size + st.replaced {
             self.spawn(&mut st);
         }
     }
@@ -204,5 +207,35 @@ mod tests {
         }
         assert_eq!(pool.threads(), 2);
         assert_eq!(pool.stuck(), 0);
+    }
+
+    /// Two jobs arriving while one thread is idle: the second must not wait
+    /// behind the first while the pool has room (a job of the first kind may
+    /// block).
+    #[test]
+    fn ok_two_jobs_for_one_idle_thread_do_not_queue_behind_each_other() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pool = Workers::new(2, 0, rt.handle().clone());
+        let (done_tx, done) = mpsc::channel();
+        let tx = done_tx.clone();
+        pool.execute(Box::new(move || tx.send(0).unwrap()));
+        assert_eq!(done.recv(), Ok(0));
+        while lock(&pool.state).idle == 0 {
+            std::thread::yield_now();
+        }
+        let (release, blocked) = mpsc::channel::<()>();
+        pool.execute(Box::new(move || {
+            let _ = blocked.recv();
+        }));
+        let tx = done_tx.clone();
+        pool.execute(Box::new(move || tx.send(2).unwrap()));
+        assert_eq!(
+            done.recv_timeout(Duration::from_secs(5)),
+            Ok(2),
+            "the second job waited behind the first with a free slot in the pool"
+        );
+        drop(release);
     }
 }
