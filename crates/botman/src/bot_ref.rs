@@ -32,8 +32,8 @@ impl BotRef {
     }
 
     /// The bot's id, as its events carry it (see [`BotEvent::bot_id`]).
-    pub fn id(&self) -> &str {
-        &self.entry.id
+    pub fn id(&self) -> String {
+        crate::events::id_text(self.entry.id)
     }
 
     /// The next scheduled fire (Python: `get_next_run`).

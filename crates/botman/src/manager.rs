@@ -247,7 +247,7 @@ impl Botman {
     pub fn add_bots(&self, bots: impl IntoIterator<Item = Bot>) -> Result<(), Error> {
         let core = &self.core;
         let now = core.clock.now();
-        let manager = self.name();
+        let id_prefix = crate::events::id_prefix(&self.name());
         #[cfg(feature = "webhooks")]
         let mut webhooks = Vec::new();
         let entries: Vec<Arc<BotEntry>> = bots
@@ -263,7 +263,7 @@ impl Botman {
                 let mut st = BotRuntime::new(bot.schedules, &bot.policy);
                 st.next_fire = st.next_after(now, &core.default_tz);
                 Arc::new(BotEntry {
-                    id: Arc::from(crate::events::stable_id(&manager, Some(&bot.name))),
+                    id: crate::events::bot_id_hash(&id_prefix, &bot.name),
                     name: bot.name,
                     job: bot.job,
                     since: now,

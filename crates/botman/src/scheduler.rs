@@ -221,7 +221,7 @@ impl Core {
         }
         self.events.publish(BotEvent {
             bot_name: bot.name.to_string(),
-            bot_id: bot.id.to_string(),
+            bot_id: crate::events::id_text(bot.id),
             kind,
             event_type,
             description: description(),
@@ -574,7 +574,7 @@ impl Core {
             // outlast its own length from it.
             let bots: Vec<Arc<BotEntry>> = lock(&self.bots).values().cloned().collect();
             for b in &bots {
-                lock(&b.st).clamp_cool_down(now);
+                lock(&b.st).clamp_cool_down(now, b.policy.max_timeout);
                 self.reschedule(b, now);
             }
         }

@@ -56,6 +56,7 @@ pub(crate) fn human(d: Duration) -> String {
 }
 
 /// FNV-1a, 64 bits.
+#[derive(Clone)]
 pub(crate) struct Fnv(u64);
 
 impl Fnv {

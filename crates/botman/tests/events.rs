@@ -242,7 +242,7 @@ fn bot_subscriptions_are_bound_to_their_managers_bot() {
             .map(|e| e.bot_id.clone())
             .collect();
         assert_eq!(ids.len(), 1);
-        assert_eq!(a.bot("report").unwrap().id(), ids.iter().next().unwrap());
+        assert_eq!(&a.bot("report").unwrap().id(), ids.iter().next().unwrap());
         // The bot named like its manager hears none of the manager's events.
         assert!(
             kinds(&a_botman).iter().all(|(_, k)| !matches!(

@@ -346,14 +346,37 @@ impl BotEvent {
 
 /// A bot's (or a manager's) id: see [`BotEvent::bot_id`].
 pub(crate) fn stable_id(manager: &str, bot: Option<&str>) -> String {
-    use std::hash::Hasher;
-    let mut h = crate::util::Fnv::new();
-    h.write(manager.as_bytes());
-    if let Some(bot) = bot {
-        h.write(&[0]);
-        h.write(bot.as_bytes());
+    id_text(id_hash(manager, bot))
+}
+
+/// The hash behind [`stable_id`], kept as a number (8 bytes a bot).
+pub(crate) fn id_hash(manager: &str, bot: Option<&str>) -> u64 {
+    let prefix = id_prefix(manager);
+    match bot {
+        Some(bot) => bot_id_hash(&prefix, bot),
+        None => std::hash::Hasher::finish(&prefix),
     }
-    format!("{:016x}", h.finish())
+}
+
+/// The hash state after the manager's name: hashed once for many bots.
+pub(crate) fn id_prefix(manager: &str) -> crate::util::Fnv {
+    let mut h = crate::util::Fnv::new();
+    std::hash::Hasher::write(&mut h, manager.as_bytes());
+    h
+}
+
+/// A bot's id hash from its manager's [`id_prefix`].
+pub(crate) fn bot_id_hash(prefix: &crate::util::Fnv, bot: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = prefix.clone();
+    h.write(&[0]);
+    h.write(bot.as_bytes());
+    h.finish()
+}
+
+/// The hash as an id: 16 hex digits.
+pub(crate) fn id_text(hash: u64) -> String {
+    format!("{hash:016x}")
 }
 
 /// Identifies a subscription, for [`EventManager::unsubscribe`].
