@@ -900,7 +900,8 @@ impl Core {
     ) -> RunRecord {
         let claims = matches!(trigger, Trigger::Scheduled | Trigger::CatchUp);
         if let (Some(at), true, true) = (scheduled, claims, self.store.is_shared()) {
-            let outcome = match self.claim(bot, at).await {
+            // Boxed: only shared stores claim; other runs' futures stay small.
+            let outcome = match Box::pin(self.claim(bot, at)).await {
                 Claim::Won => None,
                 Claim::Lost => Some((RunOutcome::Skipped(SkipReason::ClaimedElsewhere), None)),
                 Claim::GaveUp(err) => {
@@ -920,12 +921,12 @@ impl Core {
                 return r;
             }
         }
-        let obs: Arc<dyn Observer> = Arc::new(RunObserver {
-            core: Arc::clone(self),
-            bot: Arc::clone(bot),
+        let obs = RunObserver {
+            core: self,
+            bot,
             trigger,
             scheduled,
-        });
+        };
         let record = runner::run(
             &self.exec,
             &bot.name,
@@ -1055,14 +1056,53 @@ impl Core {
 
 /// What the runner tells of one fire, carried out on the bot's state and as
 /// events.
-struct RunObserver {
+/// Borrowed for the run: thousands of runs at once do not all touch the
+/// core's reference count.
+struct RunObserver<'a> {
+    core: &'a Arc<Core>,
+    bot: &'a Arc<BotEntry>,
+    trigger: Trigger,
+    scheduled: Option<Timestamp>,
+}
+
+/// A [`RunObserver`] a sync attempt's thread keeps (it may outlive the run).
+struct OwnedObserver {
     core: Arc<Core>,
     bot: Arc<BotEntry>,
     trigger: Trigger,
     scheduled: Option<Timestamp>,
 }
 
-impl Observer for RunObserver {
+impl OwnedObserver {
+    fn view(&self) -> RunObserver<'_> {
+        RunObserver {
+            core: &self.core,
+            bot: &self.bot,
+            trigger: self.trigger,
+            scheduled: self.scheduled,
+        }
+    }
+}
+
+impl Observer for OwnedObserver {
+    fn started(&self, at: Timestamp) {
+        self.view().started(at);
+    }
+    fn attempt_failed(&self, f: &AttemptFailure) {
+        self.view().attempt_failed(f);
+    }
+    fn worker_stuck(&self, replaced: bool, limit: Duration) {
+        self.view().worker_stuck(replaced, limit);
+    }
+    fn worker_returned(&self) {
+        self.view().worker_returned();
+    }
+    fn owned(&self) -> Arc<dyn Observer> {
+        self.view().owned()
+    }
+}
+
+impl Observer for RunObserver<'_> {
     fn started(&self, at: Timestamp) {
         lock(&self.bot.st).run_started(at);
         self.core.bump();
@@ -1132,6 +1172,15 @@ impl Observer for RunObserver {
             },
         );
         self.core.bump();
+    }
+
+    fn owned(&self) -> Arc<dyn Observer> {
+        Arc::new(OwnedObserver {
+            core: Arc::clone(self.core),
+            bot: Arc::clone(self.bot),
+            trigger: self.trigger,
+            scheduled: self.scheduled,
+        })
     }
 
     fn worker_returned(&self) {
