@@ -1108,7 +1108,7 @@ impl Observer for RunObserver<'_> {
         self.core.bump();
         let (trigger, scheduled) = (self.trigger, self.scheduled);
         self.core.emit(
-            &self.bot,
+            self.bot,
             EventKind::RunStarted,
             EventType::Info,
             || "run started".to_owned(),
@@ -1124,7 +1124,7 @@ impl Observer for RunObserver<'_> {
         // One failure notice per fire is the run's (Error); an attempt's is
         // a warning, the last one included (issue #8, bug 5).
         self.core.emit(
-            &self.bot,
+            self.bot,
             EventKind::AttemptFailed,
             EventType::Warning,
             || format!("attempt {} of {} failed: {}", f.attempt, f.of, f.error),
@@ -1149,7 +1149,7 @@ impl Observer for RunObserver<'_> {
         lock(&self.bot.st).worker_stuck();
         tracing::error!(bot = %self.bot.name, replaced, "a sync job ran past its time limit; its thread is stuck");
         self.core.emit(
-            &self.bot,
+            self.bot,
             EventKind::WorkerStuck,
             EventType::Error,
             || {
@@ -1186,13 +1186,13 @@ impl Observer for RunObserver<'_> {
     fn worker_returned(&self) {
         let queued = lock(&self.bot.st).worker_returned(self.bot.policy.overlap);
         self.core.emit(
-            &self.bot,
+            self.bot,
             EventKind::WorkerReturned,
             EventType::Info,
             || "a stuck sync attempt's thread returned".to_owned(),
             || serde_json::json!({"stuck_in_pool": self.core.exec.workers.stuck()}),
         );
-        self.core.carry_out_queued(&self.bot, queued);
+        self.core.carry_out_queued(self.bot, queued);
         self.core.bump();
     }
 }
