@@ -456,7 +456,6 @@ struct Sub {
 
 #[derive(Default)]
 pub(crate) struct SubStats {
-    queued: AtomicU64,
     delivered: AtomicU64,
     dropped: AtomicU64,
     panicked: AtomicU64,
@@ -481,7 +480,9 @@ struct Inner {
     /// `subs.len()`, readable without the lock: publishers that would build
     /// an event for nobody check it first.
     count: AtomicU64,
-    stats: Mutex<HashMap<u64, Arc<SubStats>>>,
+    /// Every callback subscription's mailbox, also after it ended (its
+    /// counters).
+    stats: Mutex<HashMap<u64, Arc<Mailbox>>>,
     next_id: AtomicU64,
     published: AtomicU64,
     /// Delivery pauses while off (`stop`); publishing still queues.
@@ -601,15 +602,14 @@ impl EventManager {
         capacity: usize,
     ) -> SubscriptionId {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let stats = Arc::new(SubStats::default());
-        lock(&self.inner.stats).insert(id, Arc::clone(&stats));
         let mailbox = Mailbox::new(
             capacity,
             callback,
-            stats,
+            Arc::new(SubStats::default()),
             Arc::clone(&self.inner.switch),
             Arc::clone(&self.inner.pending),
         );
+        lock(&self.inner.stats).insert(id, Arc::clone(&mailbox));
         self.add(Sub {
             id,
             filter,
@@ -673,10 +673,15 @@ impl EventManager {
         let event = Arc::new(event);
         let subs = read(&self.inner.subs);
         let bit = event.event_type.bit();
-        for s in subs.iter() {
-            if s.types & bit == 0 || !s.filter.matches(&event) {
-                continue;
-            }
+        let wants = |s: &&Sub| s.types & bit != 0 && s.filter.matches(&event);
+        let queues = subs
+            .iter()
+            .filter(wants)
+            .filter(|s| matches!(s.target, Target::Queue(_)))
+            .count();
+        // Counted before any delivery thread can see them.
+        self.inner.pending.add(queues as u64);
+        for s in subs.iter().filter(wants) {
             match &s.target {
                 Target::Queue(mb) => mb.push(&event),
                 Target::Inline(to) => self.inner.switch.forward(to, &event),
@@ -701,14 +706,15 @@ impl EventManager {
 
     /// Delivery counters of one subscription (also after it ended).
     pub fn stats(&self, id: SubscriptionId) -> Option<SubscriptionStats> {
-        lock(&self.inner.stats)
-            .get(&id.0)
-            .map(|s| SubscriptionStats {
-                queued: s.queued.load(Ordering::SeqCst),
+        lock(&self.inner.stats).get(&id.0).map(|mb| {
+            let s = &mb.stats;
+            SubscriptionStats {
+                queued: mb.queued() as u64,
                 delivered: s.delivered.load(Ordering::SeqCst),
                 dropped: s.dropped.load(Ordering::SeqCst),
                 panicked: s.panicked.load(Ordering::SeqCst),
-            })
+            }
+        })
     }
 
     /// Waits (real time, at most `timeout`) until every callback queue is

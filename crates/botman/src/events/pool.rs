@@ -116,8 +116,14 @@ impl Pending {
         }
     }
 
-    fn done(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+    /// Counts `n` events on their way (before they are queued).
+    pub(crate) fn add(&self, n: u64) {
+        self.count.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// `n` events delivered or dropped.
+    pub(crate) fn done(&self, n: u64) {
+        if n > 0 && self.count.fetch_sub(n, Ordering::SeqCst) == n {
             let _guard = lock(&self.drained.0);
             self.drained.1.notify_all();
         }
@@ -138,6 +144,8 @@ struct Queue {
     events: VecDeque<Arc<BotEvent>>,
     /// In the run queue, parked, or being delivered.
     scheduled: bool,
+    /// Taken out for delivery in the current batch, not yet counted.
+    in_hand: usize,
 }
 
 impl Mailbox {
@@ -152,6 +160,7 @@ impl Mailbox {
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
                 scheduled: false,
+                in_hand: 0,
             }),
             capacity: capacity.max(1),
             callback,
@@ -163,17 +172,19 @@ impl Mailbox {
 
     /// Queues an event; never blocks beyond the queue's lock. A full queue
     /// drops it and counts the drop.
+    /// The caller has counted the event in `pending` (once for all
+    /// subscribers: one contended atomic per publication, not one per
+    /// subscriber).
     pub(crate) fn push(self: &Arc<Self>, event: &Arc<BotEvent>) {
         let submit = {
             let mut q = lock(&self.queue);
             if q.events.len() >= self.capacity {
                 drop(q);
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.pending.done(1);
                 return;
             }
             q.events.push_back(Arc::clone(event));
-            self.stats.queued.fetch_add(1, Ordering::SeqCst);
-            self.pending.count.fetch_add(1, Ordering::SeqCst);
             !std::mem::replace(&mut q.scheduled, true)
         };
         if submit {
@@ -183,26 +194,25 @@ impl Mailbox {
 
     /// Delivers up to `BATCH` events. Returns whether the mailbox must go
     /// back to the run queue.
-    fn deliver(self: &Arc<Self>) -> bool {
-        for _ in 0..BATCH {
-            if !self.switch.on.load(Ordering::SeqCst) {
-                let mut parked = lock(&self.switch.parked);
-                // `start` sets the switch under this lock: look again.
-                if !self.switch.on.load(Ordering::SeqCst) {
-                    parked.push(Arc::clone(self));
-                    return false;
-                }
+    fn deliver(self: &Arc<Self>, batch: &mut Vec<Arc<BotEvent>>) -> bool {
+        if !self.switch.on.load(Ordering::SeqCst) && self.park() {
+            return false;
+        }
+        // One lock for the batch, not one per event: the publisher and the
+        // delivery thread contend for this queue.
+        {
+            let mut q = lock(&self.queue);
+            if q.events.is_empty() {
+                q.scheduled = false;
+                return false;
             }
-            let event = {
-                let mut q = lock(&self.queue);
-                match q.events.pop_front() {
-                    Some(e) => e,
-                    None => {
-                        q.scheduled = false;
-                        return false;
-                    }
-                }
-            };
+            let n = q.events.len().min(BATCH);
+            batch.extend(q.events.drain(..n));
+            q.in_hand = n;
+        }
+        let mut delivered = 0;
+        let mut events = batch.drain(..);
+        while let Some(event) = events.next() {
             let cb = &self.callback;
             if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&event))) {
                 self.stats.panicked.fetch_add(1, Ordering::Relaxed);
@@ -212,11 +222,50 @@ impl Mailbox {
                     "an event subscriber panicked; it stays subscribed"
                 );
             }
-            self.stats.delivered.fetch_add(1, Ordering::SeqCst);
-            self.stats.queued.fetch_sub(1, Ordering::SeqCst);
-            self.pending.done();
+            delivered += 1;
+            if !self.switch.on.load(Ordering::SeqCst) {
+                // Stopped mid-batch: the rest go back, in order, to wait.
+                let rest: Vec<Arc<BotEvent>> = events.collect();
+                let mut q = lock(&self.queue);
+                for e in rest.into_iter().rev() {
+                    q.events.push_front(e);
+                }
+                q.in_hand = 0;
+                drop(q);
+                self.delivered(delivered);
+                return !self.park();
+            }
         }
+        drop(events);
+        lock(&self.queue).in_hand = 0;
+        self.delivered(delivered);
         true
+    }
+
+    /// Parks the mailbox while delivery is off. Returns whether it parked
+    /// (false: delivery came back on meanwhile).
+    fn park(self: &Arc<Self>) -> bool {
+        let mut parked = lock(&self.switch.parked);
+        // `start` sets the switch under this lock: look again.
+        if self.switch.on.load(Ordering::SeqCst) {
+            return false;
+        }
+        parked.push(Arc::clone(self));
+        true
+    }
+
+    /// Events waiting in the queue, and those taken for delivery but not
+    /// delivered yet.
+    pub(crate) fn queued(&self) -> usize {
+        let q = lock(&self.queue);
+        q.events.len() + q.in_hand
+    }
+
+    /// Counts a batch's deliveries (once per batch: the counters are shared
+    /// with the publisher).
+    fn delivered(&self, n: u64) {
+        self.stats.delivered.fetch_add(n, Ordering::SeqCst);
+        self.pending.done(n);
     }
 }
 
@@ -289,6 +338,7 @@ impl Pool {
     }
 
     fn work_loop(&'static self, me: u64) {
+        let mut batch = Vec::with_capacity(BATCH);
         let mut st = lock(&self.state);
         loop {
             if let Some(mb) = st.runnable.pop_front() {
@@ -297,7 +347,7 @@ impl Pool {
                 }
                 st.delivering.push((me, Instant::now()));
                 drop(st);
-                let again = mb.deliver();
+                let again = mb.deliver(&mut batch);
                 st = lock(&self.state);
                 st.delivering.retain(|(t, _)| *t != me);
                 if again {
