@@ -331,15 +331,22 @@ fn bug_7_stop_inside_a_multi_thread_runtime_waits_and_reports() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn bug_7_stop_inside_a_current_thread_runtime_fails_loudly() {
-    let m = Botman::new();
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.stop())).unwrap_err();
-    let msg = err
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    assert!(msg.contains("stop_async"), "{msg}");
-    assert!(m.stop_async().await.abandoned.is_empty());
+    let body = async {
+        let m = Botman::new();
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.stop())).unwrap_err();
+        let msg = err
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(msg.contains("stop_async"), "{msg}");
+        assert!(m.stop_async().await.abandoned.is_empty());
+    };
+    // This one runs on the current-thread runtime it is about, so it cannot
+    // use `common::run`; the same limit applies.
+    tokio::time::timeout(common::TEST_LIMIT, body)
+        .await
+        .expect("the test timed out");
 }
 
 // ---- bug 8: a manager whose runtime is gone ----
