@@ -482,11 +482,11 @@ impl Botman {
         let mut abandoned = Vec::new();
         let mut stuck = Vec::new();
         for b in &bots {
-            let m = b.metrics(self.core.clock.now());
-            if lock(&b.st).running() > 0 {
+            let st = lock(&b.st);
+            if st.running() > 0 {
                 abandoned.push(b.name.to_string());
             }
-            if m.stuck_workers > 0 {
+            if st.stuck() > 0 {
                 stuck.push(b.name.to_string());
             }
         }

@@ -134,8 +134,6 @@ pub(crate) struct BotRuntime {
     queued: Option<Timestamp>,
     /// The length of the next cool-down.
     cool_down_len: Duration,
-    /// The last finished run failed.
-    failed_last: bool,
     pub(crate) counters: Counters,
 }
 
@@ -150,7 +148,6 @@ impl BotRuntime {
             stuck: 0,
             queued: None,
             cool_down_len: policy.initial_timeout,
-            failed_last: false,
             counters: Counters::default(),
         }
     }
@@ -208,7 +205,8 @@ impl BotRuntime {
             BotState::Running
         } else if self.timeout_until(now).is_some() {
             BotState::Timeout
-        } else if self.failed_last {
+        } else if self.counters.consecutive_failures > 0 {
+            // The last finished run failed (a success resets the count).
             BotState::Error
         } else {
             BotState::Idle
@@ -334,17 +332,14 @@ impl BotRuntime {
                 c.successes += 1;
                 c.consecutive_failures = 0;
                 self.cool_down_len = policy.initial_timeout;
-                self.failed_last = false;
             }
             RunOutcome::SoftFailure => {
                 c.errors += 1;
                 c.consecutive_failures += 1;
-                self.failed_last = true;
             }
             RunOutcome::Failure | RunOutcome::TimedOut => {
                 c.errors += 1;
                 c.consecutive_failures += 1;
-                self.failed_last = true;
                 // The first cool-down lasts initial_timeout; each failure
                 // after it doubles the next, up to max_timeout (the Python
                 // library's rule). A success resets it (above).
