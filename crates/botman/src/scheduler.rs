@@ -430,8 +430,7 @@ impl Core {
         drop(heap);
         if earliest {
             // Only a new earliest entry changes how long the loop sleeps.
-            self.exec.activity.wake();
-            self.wake.notify_one();
+            self.wake_loop();
         }
     }
 
@@ -446,8 +445,7 @@ impl Core {
         }
         if !entries.is_empty() {
             lock(&self.heap).extend(entries);
-            self.exec.activity.wake();
-            self.wake.notify_one();
+            self.wake_loop();
         }
     }
 
