@@ -234,7 +234,12 @@ pub use crate::receivers::{
     ChimeReceiver, Receiver, ReceiverStats, SlackReceiver, WebhookReceiver, WebhookUrl,
 };
 pub use crate::run::{FireId, MissReason, RunHandle, RunOutcome, RunRecord, SkipReason, Trigger};
-pub use crate::store::{MemoryStore, Store, StoreError, StoreFuture};
+pub use crate::store::{
+    Begun, DEFAULT_RETENTION, HistoryPage, MemoryStore, RunEnd, RunId, RunOutput, RunStart,
+    SavedState, Store, StoreError, StoreErrorKind, StoreFuture, StoredRun,
+};
+#[cfg(feature = "sqlite")]
+pub use crate::store::{SqliteOptions, SqliteStore};
 pub use botman_cron::{Cron, CronIter, Field, ParseError, ParseErrorKind};
 pub use jiff;
 

@@ -145,6 +145,33 @@ impl MissReason {
     }
 }
 
+impl FromStr for MissReason {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<MissReason, crate::Error> {
+        const ALL: [MissReason; 2] = [MissReason::Late, MissReason::StoreUnavailable];
+        ALL.into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| crate::Error::unknown_name("miss reason", s, &ALL.map(|r| r.as_str())))
+    }
+}
+
+impl FromStr for Trigger {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Trigger, crate::Error> {
+        const ALL: [Trigger; 4] = [
+            Trigger::Scheduled,
+            Trigger::Manual,
+            Trigger::CatchUp,
+            Trigger::Recovery,
+        ];
+        ALL.into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| crate::Error::unknown_name("trigger", s, &ALL.map(|r| r.as_str())))
+    }
+}
+
 impl fmt::Display for MissReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -188,6 +215,32 @@ impl RunOutcome {
             RunOutcome::Skipped(_) => "skipped",
             RunOutcome::Missed(_) => "missed",
         }
+    }
+
+    /// Why the fire did not run (skipped or missed), as its snake_case
+    /// name: the store's `reason` column.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            RunOutcome::Skipped(r) => Some(r.as_str()),
+            RunOutcome::Missed(r) => Some(r.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The outcome named by [`as_str`](RunOutcome::as_str) and, for
+    /// skipped and missed fires, [`reason`](RunOutcome::reason): how stores
+    /// read it back. `None` for names it does not know.
+    pub fn from_parts(outcome: &str, reason: Option<&str>) -> Option<RunOutcome> {
+        Some(match outcome {
+            "success" => RunOutcome::Success,
+            "failure" => RunOutcome::Failure,
+            "soft_failure" => RunOutcome::SoftFailure,
+            "timed_out" => RunOutcome::TimedOut,
+            "interrupted" => RunOutcome::Interrupted,
+            "skipped" => RunOutcome::Skipped(reason?.parse().ok()?),
+            "missed" => RunOutcome::Missed(reason?.parse().ok()?),
+            _ => return None,
+        })
     }
 
     /// Whether the job ran and failed (hard, soft or timed out).
@@ -325,5 +378,27 @@ mod tests {
             serde_json::json!("catch_up")
         );
         assert_eq!(RunOutcome::Skipped(SkipReason::Paused).as_str(), "skipped");
+        for o in [
+            RunOutcome::Success,
+            RunOutcome::Failure,
+            RunOutcome::SoftFailure,
+            RunOutcome::TimedOut,
+            RunOutcome::Interrupted,
+            RunOutcome::Skipped(SkipReason::CoolDown),
+            RunOutcome::Missed(MissReason::StoreUnavailable),
+            RunOutcome::Missed(MissReason::Late),
+        ] {
+            assert_eq!(RunOutcome::from_parts(o.as_str(), o.reason()), Some(o));
+        }
+        assert_eq!(RunOutcome::from_parts("skipped", None), None);
+        assert_eq!(RunOutcome::from_parts("exploded", None), None);
+        for t in [
+            Trigger::Scheduled,
+            Trigger::Manual,
+            Trigger::CatchUp,
+            Trigger::Recovery,
+        ] {
+            assert_eq!(t.as_str().parse::<Trigger>().unwrap(), t);
+        }
     }
 }

@@ -34,7 +34,7 @@ use crate::events::{BotEvent, EventKind, EventManager, EventType, Origin};
 use crate::run::{MissReason, RunOutcome, RunRecord, SkipReason, Trigger};
 use crate::runner::{self, AttemptFailure, Exec, Observer};
 use crate::state::{Admission, Applied, BotEntry, Phase};
-use crate::store::Store;
+use crate::store::{Begun, RunStart, Store};
 use crate::util::{Fnv, add, human, lock};
 
 /// The most late fires looked at in one misfire batch; older ones are
@@ -946,9 +946,15 @@ impl Core {
         let give_up = add(at, bot.policy.misfire_grace);
         let mut delay = CLAIM_BACKOFF;
         loop {
-            match self.store.claim_fire(&bot.name, at).await {
-                Ok(true) => return Claim::Won,
-                Ok(false) => return Claim::Lost,
+            let start = RunStart::new(
+                Arc::clone(&bot.name),
+                Trigger::Scheduled,
+                Some(at),
+                self.clock.now(),
+            );
+            match self.store.begin_runs(std::slice::from_ref(&start)).await {
+                Ok(b) if matches!(b.first(), Some(Begun::Started(_))) => return Claim::Won,
+                Ok(_) => return Claim::Lost,
                 Err(e) => {
                     self.store_errors.fetch_add(1, Ordering::Relaxed);
                     let retry_at = add(self.clock.now(), delay);

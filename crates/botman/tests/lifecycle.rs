@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use botman::jiff::Timestamp;
 use botman::{
-    Bot, BotEvent, BotState, Botman, Clock, EventKind, EventManager, EventType, JobError,
-    ManualClock, MissReason, RunOutcome, SkipReason, SoftError, Store, StoreError, StoreFuture,
+    Begun, Bot, BotEvent, BotState, Botman, Clock, EventKind, EventManager, EventType, HistoryPage,
+    JobError, ManualClock, MemoryStore, MissReason, RunEnd, RunId, RunOutcome, RunStart,
+    SavedState, SkipReason, SoftError, Store, StoreError, StoreFuture, StoredRun,
 };
 
 mod common;
@@ -559,21 +560,70 @@ struct FakeStore {
     claims: Mutex<HashSet<(String, Timestamp)>>,
     failing: AtomicBool,
     calls: AtomicUsize,
+    /// History and states.
+    mem: MemoryStore,
 }
 
 /// The manager's handle on the fake store (the test keeps another).
 struct Shared(Arc<FakeStore>);
 
-impl Store for Shared {
-    fn claim_fire<'a>(&'a self, bot: &'a str, at: Timestamp) -> StoreFuture<'a, bool> {
-        let s = &self.0;
-        s.calls.fetch_add(1, Ordering::SeqCst);
-        let r = if s.failing.load(Ordering::SeqCst) {
+impl Shared {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.0.failing.load(Ordering::SeqCst) {
             Err(StoreError::new("connection refused"))
         } else {
-            Ok(s.claims.lock().unwrap().insert((bot.to_owned(), at)))
-        };
-        Box::pin(std::future::ready(r))
+            Ok(())
+        }
+    }
+}
+
+impl Store for Shared {
+    fn begin_runs<'a>(&'a self, runs: &'a [RunStart]) -> StoreFuture<'a, Vec<Begun>> {
+        let s = &self.0;
+        s.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            self.check()?;
+            let mut out = Vec::new();
+            for r in runs {
+                let won = !r.claim
+                    || s.claims
+                        .lock()
+                        .unwrap()
+                        .insert((r.bot.to_string(), r.scheduled.unwrap()));
+                out.push(if won {
+                    s.mem.begin_runs(std::slice::from_ref(r)).await?[0]
+                } else {
+                    Begun::ClaimedElsewhere
+                });
+            }
+            Ok(out)
+        })
+    }
+    fn end_runs<'a>(&'a self, ends: &'a [RunEnd]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.0.mem.end_runs(ends).await
+        })
+    }
+    fn save_states<'a>(&'a self, states: &'a [SavedState]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.0.mem.save_states(states).await
+        })
+    }
+    fn load_states(&self) -> StoreFuture<'_, Vec<SavedState>> {
+        self.0.mem.load_states()
+    }
+    fn recover(&self, now: Timestamp) -> StoreFuture<'_, Vec<StoredRun>> {
+        self.0.mem.recover(now)
+    }
+    fn history<'a>(
+        &'a self,
+        bot: &'a str,
+        limit: usize,
+        before: Option<RunId>,
+    ) -> StoreFuture<'a, HistoryPage> {
+        self.0.mem.history(bot, limit, before)
     }
 }
 

@@ -1,0 +1,1 @@
+//! `SqliteStore`: being written (issue #9).
