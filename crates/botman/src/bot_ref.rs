@@ -11,6 +11,7 @@ use crate::events::{BotEvent, EventKind, EventType, Filter, SubscriptionId};
 use crate::metrics::BotMetrics;
 use crate::scheduler::{Core, jitter_for};
 use crate::state::BotEntry;
+use crate::store::StoredRun;
 use crate::util::lock;
 
 /// One bot of a manager: its schedule and state. Obtained with
@@ -102,6 +103,7 @@ impl BotRef {
     /// run in progress finishes.
     pub fn pause(&self) {
         lock(&self.entry.st).pause();
+        self.core.save_state(&self.entry);
         self.core.emit(
             &self.entry,
             EventKind::BotPaused,
@@ -118,6 +120,7 @@ impl BotRef {
         let core = &self.core;
         let now = core.clock.now();
         lock(&self.entry.st).resume(now);
+        core.save_state(&self.entry);
         core.emit(
             &self.entry,
             EventKind::BotResumed,
@@ -126,6 +129,18 @@ impl BotRef {
             || serde_json::Value::Null,
         );
         core.reschedule(&self.entry, now);
+    }
+
+    /// The bot's last `limit` runs, newest first: see
+    /// [`Botman::history`](crate::Botman::history). Blocking; from async
+    /// code use [`history_async`](BotRef::history_async).
+    pub fn history(&self, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        crate::Botman::from_core(Arc::clone(&self.core)).history(&self.entry.name, limit)
+    }
+
+    /// [`history`](BotRef::history), from async code.
+    pub async fn history_async(&self, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        Ok(self.core.history(&self.entry.name, limit, None).await?.runs)
     }
 
     /// Whether the bot is paused.

@@ -73,6 +73,9 @@ enum Kind {
         message: String,
     },
     RuntimeGone,
+    Store {
+        source: crate::store::StoreError,
+    },
 }
 
 impl Error {
@@ -155,6 +158,24 @@ impl Error {
 
     pub(crate) fn runtime_gone() -> Error {
         Error::new(Kind::RuntimeGone)
+    }
+
+    pub(crate) fn store(source: crate::store::StoreError) -> Error {
+        Error::new(Kind::Store { source })
+    }
+
+    /// The store failed (history could not be read, ...); the
+    /// [`StoreError`](crate::StoreError) is [`store_error`](Error::store_error).
+    pub fn is_store(&self) -> bool {
+        matches!(self.inner.kind, Kind::Store { .. })
+    }
+
+    /// The store's error behind a store error.
+    pub fn store_error(&self) -> Option<&crate::store::StoreError> {
+        match &self.inner.kind {
+            Kind::Store { source } => Some(source),
+            _ => None,
+        }
     }
 
     /// Cron text that did not parse; [`parse_error`](Error::parse_error)
@@ -240,6 +261,7 @@ impl fmt::Display for Error {
             }
             Kind::InvalidWebhook { url, message } => write!(f, "invalid webhook {url}: {message}"),
             Kind::Runtime { message } => write!(f, "could not start the async runtime: {message}"),
+            Kind::Store { source } => write!(f, "{source}"),
             Kind::RuntimeGone => f.write_str(
                 "the tokio runtime this manager was built in has shut down; build the manager \
                  again inside a running runtime, or outside any runtime so it owns one",
@@ -253,6 +275,7 @@ impl std::error::Error for Error {
         match &self.inner.kind {
             Kind::Schedule { source, .. } => Some(source),
             Kind::TimeZone { source, .. } => Some(source),
+            Kind::Store { source } => Some(source),
             _ => None,
         }
     }

@@ -207,6 +207,7 @@ mod clock;
 mod com;
 mod error;
 mod events;
+mod journal;
 mod manager;
 mod metrics;
 #[cfg(feature = "webhooks")]

@@ -19,7 +19,7 @@ use crate::run::{RunHandle, Trigger};
 use crate::runner::{Exec, Workers};
 use crate::scheduler::{AliveGuard, Core, CoreConfig, RuntimeGuard};
 use crate::state::{BotEntry, BotRuntime};
-use crate::store::{MemoryStore, Store};
+use crate::store::{HistoryPage, MemoryStore, RunId, Store, StoredRun};
 use crate::util::{add, lock};
 
 /// The bot scheduler and manager. Cheap to clone (an `Arc`).
@@ -176,6 +176,10 @@ pub struct StopReport {
     /// Bots with sync attempts stuck past their time limit whose threads
     /// still run (they end with the process).
     pub stuck: Vec<String>,
+    /// Rows and states the store had not taken when the grace period ended
+    /// (it failed); they are lost with the process. A
+    /// [`StoreFailed`](crate::EventKind::StoreFailed) event told of it.
+    pub unsaved: usize,
 }
 
 impl Default for Botman {
@@ -305,6 +309,13 @@ impl Botman {
         }
         if core.running.load(Ordering::SeqCst) {
             core.push_new(&entries);
+            // Their saved states (a bot added back after a restart).
+            let c = Arc::clone(core);
+            let busy = core.exec.activity.busy();
+            core.exec.rt.spawn(async move {
+                let _busy = busy;
+                c.restore(&entries, false).await;
+            });
         }
         core.bump();
         Ok(())
@@ -397,19 +408,81 @@ impl Botman {
     /// very runtime the runs need: `.await` [`stop_async`](Botman::stop_async)
     /// there.
     pub fn stop(&self) -> StopReport {
+        match self.block_on(self.stop_async()) {
+            Some(report) => report,
+            None => panic!(
+                "Botman::stop() cannot block inside a current-thread tokio runtime \
+                 (the runs it waits for need that thread): use `stop_async().await`"
+            ),
+        }
+    }
+
+    /// Runs `f` to its end from plain code, or from a multi-threaded tokio
+    /// runtime (blocking that worker thread only). `None` inside a
+    /// current-thread runtime, where blocking would stop the very runtime
+    /// `f` needs.
+    fn block_on<F: std::future::Future>(&self, f: F) -> Option<F::Output> {
         let rt = &self.core.exec.rt;
         match tokio::runtime::Handle::try_current() {
             Ok(current) => {
                 if current.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
-                    panic!(
-                        "Botman::stop() cannot block inside a current-thread tokio runtime \
-                         (the runs it waits for need that thread): use `stop_async().await`"
-                    );
+                    return None;
                 }
-                tokio::task::block_in_place(|| rt.block_on(self.stop_async()))
+                Some(tokio::task::block_in_place(|| rt.block_on(f)))
             }
-            Err(_) => rt.block_on(self.stop_async()),
+            Err(_) => Some(rt.block_on(f)),
         }
+    }
+
+    pub(crate) fn from_core(core: Arc<Core>) -> Botman {
+        Botman { core }
+    }
+
+    /// A bot's last `limit` runs, newest first, from the store (with the
+    /// manager's default [`MemoryStore`], the runs of this process; with
+    /// `SqliteStore`, across restarts). Runs, skipped and missed fires are
+    /// all there, each with its [`RunOutcome`](crate::RunOutcome) and
+    /// reason. Works for a bot since removed, too. Blocking: from async
+    /// code use [`history_async`](Botman::history_async).
+    ///
+    /// ```
+    /// use botman::{Bot, Botman};
+    ///
+    /// let manager = Botman::new();
+    /// manager.add_bot(Bot::builder("hello").schedule("@daily").job(|| Ok::<_, std::io::Error>(())).build()?)?;
+    /// manager.run_bot("hello")?.wait();
+    /// let runs = manager.history("hello", 10)?;
+    /// assert_eq!(runs.len(), 1);
+    /// assert_eq!(runs[0].outcome, Some(botman::RunOutcome::Success));
+    /// # Ok::<(), botman::Error>(())
+    /// ```
+    ///
+    /// Errors: the store failed ([`Error::is_store`]); called inside a
+    /// current-thread tokio runtime ([`Error::is_runtime`]).
+    pub fn history(&self, bot: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        self.block_on(self.history_async(bot, limit))
+            .unwrap_or_else(|| {
+                Err(Error::runtime(
+                    "Botman::history() cannot block inside a current-thread tokio runtime: use `history_async().await`",
+                ))
+            })
+    }
+
+    /// [`history`](Botman::history), from async code.
+    pub async fn history_async(&self, bot: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        Ok(self.history_page(bot, limit, None).await?.runs)
+    }
+
+    /// A page of a bot's history, newest first: at most `limit` runs older
+    /// than `before` (the previous page's [`HistoryPage::next`]), and the
+    /// cursor of the next page.
+    pub async fn history_page(
+        &self,
+        bot: &str,
+        limit: usize,
+        before: Option<RunId>,
+    ) -> Result<HistoryPage, Error> {
+        self.core.history(bot, limit, before).await
     }
 
     /// Stops firing and waits up to the shutdown grace for running jobs.
@@ -446,6 +519,12 @@ impl Botman {
         if !abandoned.is_empty() {
             tracing::warn!(?abandoned, "stopped with runs still going");
         }
+        // What the runs recorded reaches the store within the grace.
+        core.flush_journal(deadline).await;
+        let unsaved = core.journal.pending();
+        if unsaved > 0 {
+            tracing::error!(unsaved, "stopped with rows the store did not take");
+        }
         #[cfg(feature = "webhooks")]
         {
             // Let the webhooks deliver what the runs said, within the grace
@@ -457,7 +536,7 @@ impl Botman {
                 }
             }
         }
-        let event_type = if abandoned.is_empty() {
+        let event_type = if abandoned.is_empty() && unsaved == 0 {
             EventType::Info
         } else {
             EventType::Warning
@@ -466,14 +545,18 @@ impl Botman {
             EventKind::ManagerStopped,
             event_type,
             "manager stopped",
-            serde_json::json!({"abandoned": abandoned, "stuck": stuck}),
+            serde_json::json!({"abandoned": abandoned, "stuck": stuck, "unsaved": unsaved}),
         );
         #[cfg(feature = "webhooks")]
         for r in self.receivers_of("") {
             // The manager's own last words.
             r.flush(Duration::from_secs(1).min(core.grace)).await;
         }
-        StopReport { abandoned, stuck }
+        StopReport {
+            abandoned,
+            stuck,
+            unsaved,
+        }
     }
 
     /// Bots with runs in flight, and bots with stuck threads.
@@ -540,7 +623,8 @@ impl Botman {
         self.core.exec.workers.stuck()
     }
 
-    /// Claims the store failed to answer (each retry counts).
+    /// Store calls that failed (each retry counts): claims, run rows,
+    /// states.
     pub fn store_errors(&self) -> u64 {
         self.core.store_errors.load(Ordering::Relaxed)
     }

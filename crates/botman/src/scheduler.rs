@@ -31,10 +31,11 @@ use tokio::sync::{Notify, oneshot};
 use crate::bot::Misfire;
 use crate::clock::{Busy, Clock, SystemClock};
 use crate::events::{BotEvent, EventKind, EventManager, EventType, Origin};
+use crate::journal::Journal;
 use crate::run::{MissReason, RunOutcome, RunRecord, SkipReason, Trigger};
 use crate::runner::{self, AttemptFailure, Exec, Observer};
 use crate::state::{Admission, Applied, BotEntry, Phase};
-use crate::store::{Begun, RunStart, Store};
+use crate::store::{Begun, RunEnd, RunId, RunStart, SavedState, Store, StoredRun};
 use crate::util::{Fnv, add, human, lock};
 
 /// The most late fires looked at in one misfire batch; older ones are
@@ -124,8 +125,12 @@ pub(crate) struct Core {
     /// Signalled on metrics changes, only while someone waits (`waiters`).
     pub(crate) changed: Notify,
     pub(crate) waiters: AtomicUsize,
-    /// Claims the store failed (each retry counts).
+    /// Store calls that failed (each retry counts).
     pub(crate) store_errors: AtomicU64,
+    /// Rows and states on their way to the store.
+    pub(crate) journal: Journal,
+    /// The bots' saved states were taken back (at the first start).
+    restored: AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,9 +159,13 @@ struct Start {
     trigger: Trigger,
 }
 
-/// How a claim ended.
-enum Claim {
-    Won,
+/// What the store said to a run about to start.
+#[derive(Clone, Debug)]
+pub(crate) enum Began {
+    /// Run it; its row (when the store could make one: a run that needs no
+    /// claim goes ahead while the store fails, and its end makes the row).
+    Run(Option<RunId>),
+    /// Another manager claimed the fire.
     Lost,
     /// The store kept failing until the fire's misfire grace ran out.
     GaveUp(String),
@@ -202,6 +211,8 @@ impl Core {
             changed: Notify::new(),
             waiters: AtomicUsize::new(0),
             store_errors: AtomicU64::new(0),
+            journal: Journal::default(),
+            restored: AtomicBool::new(false),
         }
     }
 
@@ -486,10 +497,89 @@ impl Core {
         let core = Arc::clone(self);
         self.exec.rt.spawn(async move {
             let _busy = busy;
+            if !core.restored.swap(true, Ordering::SeqCst) {
+                let bots: Vec<Arc<BotEntry>> = lock(&core.bots).values().cloned().collect();
+                core.restore(&bots, true).await;
+            }
             core.scheduler_loop(started, epoch).await;
         });
         // An earlier loop still asleep wakes to see it is not current.
         self.wake.notify_waiters();
+    }
+
+    /// Takes back what the store kept of `bots` (their first start in this
+    /// process): with `recover`, the runs a dead process left in flight are
+    /// recorded as interrupted; each bot's failure count, cool-down and
+    /// pause come back, and its fires since the last scheduled instant
+    /// handled follow its misfire policy (the loop decides them next). A
+    /// store that fails here is reported; the bots then start afresh.
+    pub(crate) async fn restore(self: &Arc<Self>, bots: &[Arc<BotEntry>], recover: bool) {
+        let now = self.clock.now();
+        if recover {
+            match self.store.recover(now).await {
+                Ok(runs) => {
+                    for r in runs {
+                        self.interrupted(&r, now);
+                    }
+                }
+                Err(e) => self
+                    .store_failed_at_start("record the runs a stopped process left in flight", &e),
+            }
+        }
+        if bots.is_empty() {
+            return;
+        }
+        let states = match self.store.load_states().await {
+            Ok(states) => states,
+            Err(e) => {
+                self.store_failed_at_start("load the bots' saved states", &e);
+                return;
+            }
+        };
+        let by_name: HashMap<&str, &SavedState> =
+            states.iter().map(|s| (s.bot.as_str(), s)).collect();
+        for b in bots {
+            let Some(saved) = by_name.get(&*b.name) else {
+                continue;
+            };
+            lock(&b.st).restore(saved, now, &b.policy);
+            if let Some(last) = saved.last_scheduled {
+                self.reschedule(b, last);
+            } else {
+                self.reschedule(b, now);
+            }
+        }
+    }
+
+    /// A run a dead process left in flight, now recorded as interrupted:
+    /// its event.
+    fn interrupted(&self, run: &StoredRun, now: Timestamp) {
+        tracing::warn!(bot = %run.bot, run = %run.id, "a run was interrupted: its process ended before it finished");
+        let Some(bot) = lock(&self.bots).get(run.bot.as_str()).cloned() else {
+            return;
+        };
+        let mut r = RunRecord::not_run(
+            &run.bot,
+            run.trigger,
+            run.scheduled,
+            run.started,
+            RunOutcome::Interrupted,
+            run.error.clone(),
+        );
+        r.finished = run.finished.unwrap_or(now);
+        r.attempts = run.attempts;
+        self.publish_record(&bot, &r, &Applied::default());
+    }
+
+    fn store_failed_at_start(&self, what: &str, e: &crate::store::StoreError) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, "could not {what}");
+        self.emit_manager(
+            EventKind::StoreFailed,
+            EventType::Error,
+            &format!("could not {what} ({e}); the bots start without it"),
+            serde_json::json!({"error": e.message(), "kind": e.kind().as_str()}),
+        );
     }
 
     async fn scheduler_loop(self: Arc<Core>, started: Timestamp, epoch: u64) {
@@ -642,7 +732,9 @@ impl Core {
                             self.spawn_run(Arc::clone(bot), Trigger::Recovery, Some(e.at), None)
                         }
                         Admission::Queued => {}
-                        Admission::Skip(reason) => self.emit_skip(bot, reason, Some(e.at)),
+                        Admission::Skip(reason) => {
+                            self.skip_fire(bot, Trigger::Recovery, reason, e.at)
+                        }
                     }
                 }
                 None
@@ -670,7 +762,7 @@ impl Core {
                             Admission::Queued => {}
                             Admission::Skip(reason) => {
                                 st.skipped();
-                                skips.push((reason, at));
+                                skips.push((reason, at, trigger));
                             }
                         }
                     }
@@ -678,15 +770,15 @@ impl Core {
                         Admission::Start => self.dispatch_batch(bot, fires),
                         // The first waits for the run in flight; no more can.
                         Admission::Queued => {
-                            for &(at, _) in &fires[1..] {
+                            for &(at, trigger) in &fires[1..] {
                                 st.skipped();
-                                skips.push((SkipReason::QueueFull, at));
+                                skips.push((SkipReason::QueueFull, at, trigger));
                             }
                         }
                         Admission::Skip(reason) => {
-                            for &(at, _) in &fires {
+                            for &(at, trigger) in &fires {
                                 st.skipped();
-                                skips.push((reason, at));
+                                skips.push((reason, at, trigger));
                             }
                         }
                     },
@@ -695,8 +787,8 @@ impl Core {
                 if cool_down_ended {
                     self.emit_cool_down_ended(bot);
                 }
-                for (reason, at) in skips {
-                    self.emit_skip(bot, reason, Some(at));
+                for (reason, at, trigger) in skips {
+                    self.skip_fire(bot, trigger, reason, at);
                 }
                 self.emit(
                     bot,
@@ -715,7 +807,7 @@ impl Core {
     /// with which trigger, oldest first; the misfire policy's misses are
     /// counted and published. Returns them and the next fire after `now`.
     fn decide_fire(
-        &self,
+        self: &Arc<Self>,
         bot: &BotEntry,
         st: &mut crate::state::BotRuntime,
         scheduled: Timestamp,
@@ -745,28 +837,50 @@ impl Core {
             }
             next = st.next_after(n, &self.default_tz);
         }
-        let (run_late, missed) = match bot.policy.misfire {
+        // The instants not run, oldest first.
+        let (run_late, missed_at) = match bot.policy.misfire {
             // One run stands for every late fire, and for the on-time ones
             // too when there are late ones.
             Misfire::RunOnce if !late.is_empty() => {
                 let last = on_time.pop().map(|t| (t, Trigger::Scheduled));
                 let last = last.or_else(|| late.pop().map(|t| (t, Trigger::CatchUp)));
-                let missed = late.len() + on_time.len();
-                on_time.clear();
-                (last.into_iter().collect::<Vec<_>>(), missed)
+                late.append(&mut on_time);
+                (last.into_iter().collect::<Vec<_>>(), late)
             }
-            Misfire::RunOnce => (Vec::new(), 0),
-            Misfire::Skip => (Vec::new(), late.len()),
+            Misfire::RunOnce => (Vec::new(), Vec::new()),
+            Misfire::Skip => (Vec::new(), late),
             Misfire::RunAll { max } => {
                 let n = late.len().min(max);
-                let missed = late.len() - n;
-                late.truncate(n);
+                let missed_at = late.split_off(n);
                 (
                     late.into_iter().map(|t| (t, Trigger::CatchUp)).collect(),
-                    missed,
+                    missed_at,
                 )
             }
         };
+        let missed = missed_at.len();
+        // Each missed fire is a row (the newest, up to the retention a
+        // store keeps; the event counts them all).
+        let decided = self.clock.now();
+        for &at in missed_at
+            .iter()
+            .rev()
+            .take(crate::store::DEFAULT_RETENTION)
+            .rev()
+        {
+            let r = RunRecord::not_run(
+                &bot.name,
+                Trigger::Scheduled,
+                Some(at),
+                decided,
+                RunOutcome::Missed(MissReason::Late),
+                Some(format!(
+                    "noticed more than {} after its instant",
+                    human(bot.policy.misfire_grace)
+                )),
+            );
+            self.journal_end(RunEnd::new(None, r, None));
+        }
         let mut fires = run_late;
         fires.extend(on_time.into_iter().map(|t| (t, Trigger::Scheduled)));
         if missed > 0 || uncounted {
@@ -825,12 +939,15 @@ impl Core {
                         Admission::Queued => continue,
                         Admission::Skip(SkipReason::Removed) => break,
                         Admission::Skip(reason) => {
-                            core.emit_skip(&bot, reason, Some(at));
+                            core.skip_fire(&bot, trigger, reason, at);
                             continue;
                         }
                     }
                 }
-                core.execute(&bot, trigger, Some(at)).await;
+                let start = core.run_start(&bot, trigger, Some(at));
+                let began = core.begin(&[start], &[&bot]).await;
+                core.execute(&bot, trigger, Some(at), began_one(began))
+                    .await;
             }
             core.run_finished();
             core.bump();
@@ -840,9 +957,10 @@ impl Core {
     /// Starts the runs decided in one wake-up (each already counted in its
     /// bot's `running`). Spawning a task per run cost about 1.5 µs each in a
     /// 10,000-bot burst (measured), more than deciding the fire; runs are
-    /// therefore started in tasks of up to [`RUNS_PER_TASK`], each polling
-    /// its runs concurrently. Sync jobs still go to the blocking pool, and a
-    /// job's panic is caught per run (`runner`).
+    /// therefore started in tasks of up to [`RUNS_PER_TASK`], each beginning
+    /// its runs in the store in one call and polling them concurrently. Sync
+    /// jobs still go to the blocking pool, and a job's panic is caught per
+    /// run (`runner`).
     fn start_runs(self: &Arc<Self>, starts: Vec<Start>) {
         let mut starts = starts.into_iter().peekable();
         while starts.peek().is_some() {
@@ -853,10 +971,18 @@ impl Core {
             self.exec.rt.spawn(async move {
                 let _busy = busy;
                 let core = &core;
+                let rows: Vec<RunStart> = chunk
+                    .iter()
+                    .map(|s| core.run_start(&s.bot, s.trigger, Some(s.at)))
+                    .collect();
+                let bots: Vec<&Arc<BotEntry>> = chunk.iter().map(|s| &s.bot).collect();
+                let began = core.begin(&rows, &bots).await;
+                drop(rows);
                 let mut runs: FuturesUnordered<_> = chunk
                     .into_iter()
-                    .map(|s| async move {
-                        core.execute(&s.bot, s.trigger, Some(s.at)).await;
+                    .zip(began)
+                    .map(|(s, began)| async move {
+                        core.execute(&s.bot, s.trigger, Some(s.at), began).await;
                         core.run_finished();
                     })
                     .collect();
@@ -879,7 +1005,9 @@ impl Core {
         let core = Arc::clone(self);
         self.exec.rt.spawn(async move {
             let _busy = busy;
-            let record = core.execute(&bot, trigger, scheduled).await;
+            let start = core.run_start(&bot, trigger, scheduled);
+            let began = began_one(core.begin(&[start], &[&bot]).await);
+            let record = core.execute(&bot, trigger, scheduled, began).await;
             if let Some(done) = done {
                 let _ = done.send(record);
             }
@@ -888,25 +1016,102 @@ impl Core {
         });
     }
 
-    /// One admitted fire: the claim (shared stores, scheduled fires), the
-    /// runner, and what follows its record.
+    /// The store's row for a run about to start. Only a shared store
+    /// claims: alone, the scheduler's own bookkeeping runs each fire once.
+    fn run_start(
+        &self,
+        bot: &BotEntry,
+        trigger: Trigger,
+        scheduled: Option<Timestamp>,
+    ) -> RunStart {
+        let mut start = RunStart::new(Arc::clone(&bot.name), trigger, scheduled, self.clock.now());
+        start.claim &= self.store.is_shared();
+        start
+    }
+
+    /// Begins runs in the store (one call for the batch) and claims the
+    /// fires of those that claim. A store error is retried with backoff
+    /// while a claimed fire is within its misfire grace, then that fire is
+    /// given up (and recorded as missed by [`execute`](Core::execute)); a
+    /// run that claims nothing goes ahead without its row (its end makes
+    /// the row). One answer per start, in order.
+    async fn begin(&self, starts: &[RunStart], bots: &[&Arc<BotEntry>]) -> Vec<Began> {
+        let mut out: Vec<Option<Began>> = vec![None; starts.len()];
+        let mut pending: Vec<usize> = (0..starts.len()).collect();
+        let mut delay = CLAIM_BACKOFF;
+        loop {
+            let answer = if pending.len() == starts.len() {
+                self.store.begin_runs(starts).await
+            } else {
+                let retry: Vec<RunStart> = pending.iter().map(|&i| starts[i].clone()).collect();
+                self.store.begin_runs(&retry).await
+            };
+            let err = match answer {
+                Ok(begun) if begun.len() == pending.len() => {
+                    for (&i, b) in pending.iter().zip(begun) {
+                        out[i] = Some(match b {
+                            Begun::Started(id) => Began::Run(Some(id)),
+                            Begun::ClaimedElsewhere => Began::Lost,
+                        });
+                    }
+                    break;
+                }
+                Ok(begun) => crate::store::StoreError::new(format!(
+                    "the store answered {} of {} run starts",
+                    begun.len(),
+                    pending.len()
+                )),
+                Err(e) => e,
+            };
+            self.store_errors.fetch_add(1, Ordering::Relaxed);
+            // Runs that claim nothing go ahead now.
+            pending.retain(|&i| {
+                if starts[i].claim {
+                    return true;
+                }
+                tracing::warn!(bot = %starts[i].bot, error = %err, "could not record a run's start; it runs, and its end makes its row");
+                out[i] = Some(Began::Run(None));
+                false
+            });
+            let retry_at = add(self.clock.now(), delay);
+            pending.retain(|&i| {
+                let at = starts[i].scheduled.unwrap_or(starts[i].started);
+                if retry_at <= add(at, bots[i].policy.misfire_grace) {
+                    return true;
+                }
+                tracing::error!(bot = %starts[i].bot, scheduled = %at, error = %err, "could not claim a fire within its misfire grace: missed");
+                out[i] = Some(Began::GaveUp(err.to_string()));
+                false
+            });
+            if pending.is_empty() {
+                break;
+            }
+            tracing::warn!(fires = pending.len(), error = %err, retry_at = %retry_at, "could not claim fires; retrying");
+            self.exec.activity.sleep_until(&*self.clock, retry_at).await;
+            delay = delay.saturating_mul(2).min(CLAIM_BACKOFF_MAX);
+        }
+        out.into_iter()
+            .map(|b| b.unwrap_or(Began::Run(None)))
+            .collect()
+    }
+
+    /// One admitted fire, begun in the store: the runner, and what follows
+    /// its record.
     async fn execute(
         self: &Arc<Self>,
         bot: &Arc<BotEntry>,
         trigger: Trigger,
         scheduled: Option<Timestamp>,
+        began: Began,
     ) -> RunRecord {
-        let claims = matches!(trigger, Trigger::Scheduled | Trigger::CatchUp);
-        if let (Some(at), true, true) = (scheduled, claims, self.store.is_shared()) {
-            // Boxed: only shared stores claim; other runs' futures stay small.
-            let outcome = match Box::pin(self.claim(bot, at)).await {
-                Claim::Won => None,
-                Claim::Lost => Some((RunOutcome::Skipped(SkipReason::ClaimedElsewhere), None)),
-                Claim::GaveUp(err) => {
-                    Some((RunOutcome::Missed(MissReason::StoreUnavailable), Some(err)))
-                }
-            };
-            if let Some((outcome, error)) = outcome {
+        let not_run = match began {
+            Began::Run(id) => Err(id),
+            Began::Lost => Ok((RunOutcome::Skipped(SkipReason::ClaimedElsewhere), None)),
+            Began::GaveUp(err) => Ok((RunOutcome::Missed(MissReason::StoreUnavailable), Some(err))),
+        };
+        let id = match not_run {
+            Err(id) => id,
+            Ok((outcome, error)) => {
                 let r = RunRecord::not_run(
                     &bot.name,
                     trigger,
@@ -915,10 +1120,10 @@ impl Core {
                     outcome,
                     error,
                 );
-                self.finish(bot, &r);
+                self.finish(bot, &r, None);
                 return r;
             }
-        }
+        };
         let obs = RunObserver {
             core: self,
             bot,
@@ -935,61 +1140,59 @@ impl Core {
             &obs,
         )
         .await;
-        self.finish(bot, &record);
+        self.finish(bot, &record, id);
         record
     }
 
-    /// Claims the fire (bot, `at`) in the shared store. A store error is
-    /// retried with backoff while the fire is within its misfire grace;
-    /// then the fire is given up (and recorded as missed by the caller).
-    async fn claim(&self, bot: &BotEntry, at: Timestamp) -> Claim {
-        let give_up = add(at, bot.policy.misfire_grace);
-        let mut delay = CLAIM_BACKOFF;
-        loop {
-            let start = RunStart::new(
-                Arc::clone(&bot.name),
-                Trigger::Scheduled,
-                Some(at),
-                self.clock.now(),
-            );
-            match self.store.begin_runs(std::slice::from_ref(&start)).await {
-                Ok(b) if matches!(b.first(), Some(Begun::Started(_))) => return Claim::Won,
-                Ok(_) => return Claim::Lost,
-                Err(e) => {
-                    self.store_errors.fetch_add(1, Ordering::Relaxed);
-                    let retry_at = add(self.clock.now(), delay);
-                    if retry_at > give_up {
-                        tracing::error!(bot = %bot.name, scheduled = %at, error = %e, "could not claim a fire within its misfire grace: missed");
-                        return Claim::GaveUp(e.to_string());
-                    }
-                    tracing::warn!(bot = %bot.name, scheduled = %at, error = %e, retry_at = %retry_at, "could not claim a fire; retrying");
-                    self.exec.activity.sleep_until(&*self.clock, retry_at).await;
-                    delay = delay.saturating_mul(2).min(CLAIM_BACKOFF_MAX);
-                }
-            }
-        }
-    }
-
     /// Applies a record to the bot's state and carries out what follows:
-    /// the events, the recovery entry of a new cool-down, the queued fire.
-    fn finish(self: &Arc<Self>, bot: &Arc<BotEntry>, record: &RunRecord) {
-        let (applied, generation) = {
+    /// the events, the store's row (with the state after it), the recovery
+    /// entry of a new cool-down, the queued fire.
+    fn finish(self: &Arc<Self>, bot: &Arc<BotEntry>, record: &RunRecord, id: Option<RunId>) {
+        let (applied, generation, state) = {
             let mut st = lock(&bot.st);
             let applied = st.apply(record, &bot.policy);
             // Published under the bot's lock (publishing never blocks): a
             // fire decided after this state change is told after its cause
             // (no "fire skipped (cool-down)" before "entered cool-down").
             self.publish_record(bot, record, &applied);
-            (applied, st.generation)
+            (applied, st.generation, st.saved(&bot.name))
         };
-        if let Some((until, _)) = applied.cool_down {
-            tracing::warn!(bot = %bot.name, until = %until, "entering cool-down");
+        // A fire another manager claimed is that manager's row.
+        if record.outcome != RunOutcome::Skipped(SkipReason::ClaimedElsewhere) {
+            self.journal_end(RunEnd::new(id, record.clone(), Some(state)));
         }
         if let Some((until, _)) = applied.cool_down {
+            tracing::warn!(bot = %bot.name, until = %until, "entering cool-down");
             self.push(self.entry(bot, until, generation, EntryKind::Recovery));
         }
         self.carry_out_queued(bot, applied.queued);
         self.bump();
+    }
+
+    /// A fire not run at admission: its row, and the event.
+    fn skip_fire(
+        self: &Arc<Self>,
+        bot: &BotEntry,
+        trigger: Trigger,
+        reason: SkipReason,
+        at: Timestamp,
+    ) {
+        let r = RunRecord::not_run(
+            &bot.name,
+            trigger,
+            Some(at),
+            self.clock.now(),
+            RunOutcome::Skipped(reason),
+            None,
+        );
+        self.journal_end(RunEnd::new(None, r, None));
+        self.emit_skip(bot, reason, Some(at));
+    }
+
+    /// Saves a bot's state (pause, resume).
+    pub(crate) fn save_state(self: &Arc<Self>, bot: &BotEntry) {
+        let state = lock(&bot.st).saved(&bot.name);
+        self.journal_state(state);
     }
 
     /// Starts (or reports skipped) the fire that waited for a run to end.
@@ -1002,7 +1205,9 @@ impl Core {
             Some((at, Admission::Start)) => {
                 self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), None)
             }
-            Some((at, Admission::Skip(reason))) => self.emit_skip(bot, reason, Some(at)),
+            Some((at, Admission::Skip(reason))) => {
+                self.skip_fire(bot, Trigger::Scheduled, reason, at)
+            }
             Some((_, Admission::Queued)) | None => {}
         }
     }
@@ -1199,6 +1404,11 @@ impl Observer for RunObserver<'_> {
         self.core.carry_out_queued(self.bot, queued);
         self.core.bump();
     }
+}
+
+/// The one answer of a one-run [`Core::begin`].
+fn began_one(began: Vec<Began>) -> Began {
+    began.into_iter().next().unwrap_or(Began::Run(None))
 }
 
 /// A deterministic delay in `[0, jitter)` from (bot, instant), so every

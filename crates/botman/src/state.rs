@@ -40,6 +40,7 @@ use jiff::tz::TimeZone;
 use crate::bot::{Job, Overlap, Policy, Schedule};
 use crate::metrics::{BotMetrics, BotState, Counters};
 use crate::run::{RunOutcome, RunRecord, SkipReason};
+use crate::store::SavedState;
 use crate::util::{add, lock};
 
 /// One bot of a manager: what never changes, and its state behind a lock.
@@ -402,6 +403,48 @@ impl BotRuntime {
                 self.settle();
                 None
             }
+        }
+    }
+
+    /// What survives a restart (the store keeps the last scheduled
+    /// instant itself, from the fires it is told of).
+    pub(crate) fn saved(&self, bot: &str) -> SavedState {
+        let (cool_down_until, paused) = match self.phase {
+            Phase::CoolingDown { until } => (Some(until), false),
+            Phase::Paused { cool_down } => (cool_down, true),
+            _ => (None, false),
+        };
+        let mut s = SavedState::new(bot);
+        s.cool_down_until = cool_down_until;
+        s.cool_down_len = self.cool_down_len;
+        s.consecutive_failures = self.counters.consecutive_failures;
+        s.paused = paused;
+        s
+    }
+
+    /// Takes back a saved state after a restart: the failure count, the
+    /// next cool-down's length, a pause, a cool-down still ahead at `now`
+    /// (one that ended while the process was down is over; the misfire
+    /// policy decides what runs). A bot with runs in flight, or removed,
+    /// keeps its phase.
+    pub(crate) fn restore(&mut self, s: &SavedState, now: Timestamp, policy: &Policy) {
+        self.counters.consecutive_failures = s.consecutive_failures;
+        if !s.cool_down_len.is_zero() {
+            self.cool_down_len = s.cool_down_len.min(policy.max_timeout);
+        }
+        if self.phase != Phase::Idle {
+            return;
+        }
+        // Never longer than the longest cool-down from now (a clock that
+        // was wrong when it was saved).
+        let cool_down = s
+            .cool_down_until
+            .filter(|until| *until > now)
+            .map(|until| until.min(add(now, policy.max_timeout)));
+        if s.paused {
+            self.phase = Phase::Paused { cool_down };
+        } else if let Some(until) = cool_down {
+            self.phase = Phase::CoolingDown { until };
         }
     }
 

@@ -155,6 +155,13 @@ pub enum EventKind {
     WorkerStuck,
     /// A stuck thread returned (Info).
     WorkerReturned,
+    /// The store failed to record runs or states (Error, the manager's own
+    /// event): `data.error`, `data.kind`, `data.pending` (rows waiting),
+    /// `data.retry_at`. Retried until it works; rows are dropped, and
+    /// counted in `data.dropped`, only beyond a bound.
+    StoreFailed,
+    /// The store works again after failing (Info): `data.written`.
+    StoreRecovered,
     /// An event published by a user ([`BotEvent::new`]).
     Custom,
 }
@@ -182,6 +189,8 @@ impl EventKind {
             EventKind::ClockJumped => "clock_jumped",
             EventKind::WorkerStuck => "worker_stuck",
             EventKind::WorkerReturned => "worker_returned",
+            EventKind::StoreFailed => "store_failed",
+            EventKind::StoreRecovered => "store_recovered",
             EventKind::Custom => "custom",
         }
     }
@@ -189,7 +198,7 @@ impl EventKind {
     /// The kind named `name`; a skip's or miss's reason is read from
     /// `reason` (the event's `data.reason`).
     fn from_parts(name: &str, reason: Option<&str>) -> Result<EventKind, crate::Error> {
-        const PLAIN: [EventKind; 18] = [
+        const PLAIN: [EventKind; 20] = [
             EventKind::RunStarted,
             EventKind::AttemptFailed,
             EventKind::RunSucceeded,
@@ -207,6 +216,8 @@ impl EventKind {
             EventKind::ClockJumped,
             EventKind::WorkerStuck,
             EventKind::WorkerReturned,
+            EventKind::StoreFailed,
+            EventKind::StoreRecovered,
             EventKind::Custom,
         ];
         match name {

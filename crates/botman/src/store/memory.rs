@@ -85,14 +85,16 @@ impl MemoryStore {
             inner.next_id += 1;
             let id = inner.next_id;
             let bot = inner.bot(&r.bot);
-            if r.claim {
-                if let Some(at) = r.scheduled {
+            if let Some(at) = r.scheduled {
+                if r.claim {
                     if bot.claims.contains(&Some(at)) {
                         out.push(Begun::ClaimedElsewhere);
                         continue;
                     }
                     bot.claims[bot.next_claim] = Some(at);
                     bot.next_claim = (bot.next_claim + 1) % RECENT_CLAIMS;
+                }
+                if matches!(r.trigger, Trigger::Scheduled | Trigger::CatchUp) {
                     bot.saw(at);
                 }
             }
@@ -137,11 +139,10 @@ impl MemoryStore {
                 error: r.error.as_deref().map(Box::from),
                 output,
             };
-            if e.id.is_none() {
-                if let (Some(at), Trigger::Scheduled | Trigger::CatchUp) = (r.scheduled, r.trigger)
-                {
-                    bot.saw(at);
-                }
+            if let (None, Some(at), Trigger::Scheduled | Trigger::CatchUp) =
+                (e.id, r.scheduled, r.trigger)
+            {
+                bot.saw(at);
             }
             match bot.rows.binary_search_by_key(&id, |row| row.id) {
                 Ok(i) => bot.rows[i] = row,
