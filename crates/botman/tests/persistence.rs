@@ -1,0 +1,633 @@
+//! Issue #9 on the manual clock: what a store keeps across a restart (cool-
+//! downs, pauses, failure counts, the misfire policy over the downtime),
+//! history (order, cursor, retention), two managers on one store, and a
+//! store failing mid-run. Every test runs on each store: a shared
+//! `MemoryStore` (a restart in one process) and, with the `sqlite` feature,
+//! a `SqliteStore` on a temporary file. Unclean ends (a process killed
+//! mid-run) are in `sqlite_process.rs`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use botman::jiff::Timestamp;
+use botman::{
+    Begun, Bot, BotEvent, BotState, Botman, EventKind, EventManager, HistoryPage, JobError,
+    ManualClock, MemoryStore, Misfire, MissReason, RunEnd, RunId, RunOutcome, RunStart, SavedState,
+    SkipReason, Store, StoreError, StoreFuture, StoredRun, Trigger,
+};
+
+mod common;
+use common::{idle, run, secs, t, until};
+
+/// Where a test's managers keep their runs: the same store for every
+/// manager built from it (a restart, or two managers at once).
+enum Backing {
+    Memory(Arc<MemoryStore>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(tempfile::TempDir),
+}
+
+impl Backing {
+    fn all(retention: usize) -> Vec<Backing> {
+        #[allow(unused_mut)]
+        let mut v = vec![Backing::Memory(Arc::new(MemoryStore::with_retention(
+            retention,
+        )))];
+        #[cfg(feature = "sqlite")]
+        v.push(Backing::Sqlite(tempfile::tempdir().expect("temp dir")));
+        v
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Backing::Memory(_) => "memory",
+            #[cfg(feature = "sqlite")]
+            Backing::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// A handle on the store. `shared`: as a store other processes share
+    /// (claims matter); a SQLite store always is.
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+    async fn open(&self, retention: usize, shared: bool) -> Arc<dyn Store> {
+        match self {
+            Backing::Memory(m) if shared => Arc::new(SharedMemory(Arc::clone(m))),
+            Backing::Memory(m) => Arc::clone(m) as Arc<dyn Store>,
+            #[cfg(feature = "sqlite")]
+            Backing::Sqlite(dir) => Arc::new(
+                botman::SqliteStore::open_with(
+                    dir.path().join("botman.db"),
+                    botman::SqliteOptions::new().retention(retention),
+                )
+                .await
+                .expect("open the SQLite store"),
+            ),
+        }
+    }
+}
+
+/// A memory store that says it is shared, so managers claim their fires.
+struct SharedMemory(Arc<MemoryStore>);
+
+impl Store for SharedMemory {
+    fn begin_runs<'a>(&'a self, runs: &'a [RunStart]) -> StoreFuture<'a, Vec<Begun>> {
+        self.0.begin_runs(runs)
+    }
+    fn end_runs<'a>(&'a self, ends: &'a [RunEnd]) -> StoreFuture<'a, ()> {
+        self.0.end_runs(ends)
+    }
+    fn save_states<'a>(&'a self, states: &'a [SavedState]) -> StoreFuture<'a, ()> {
+        self.0.save_states(states)
+    }
+    fn load_states(&self) -> StoreFuture<'_, Vec<SavedState>> {
+        self.0.load_states()
+    }
+    fn recover(&self, now: Timestamp) -> StoreFuture<'_, Vec<StoredRun>> {
+        self.0.recover(now)
+    }
+    fn history<'a>(
+        &'a self,
+        bot: &'a str,
+        limit: usize,
+        before: Option<RunId>,
+    ) -> StoreFuture<'a, HistoryPage> {
+        self.0.history(bot, limit, before)
+    }
+}
+
+/// A store that fails every call while `failing` is set.
+struct Flaky {
+    inner: Arc<dyn Store>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::with_kind(
+                botman::StoreErrorKind::Full,
+                "database or disk is full",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for Flaky {
+    fn begin_runs<'a>(&'a self, runs: &'a [RunStart]) -> StoreFuture<'a, Vec<Begun>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.begin_runs(runs).await
+        })
+    }
+    fn end_runs<'a>(&'a self, ends: &'a [RunEnd]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.end_runs(ends).await
+        })
+    }
+    fn save_states<'a>(&'a self, states: &'a [SavedState]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.save_states(states).await
+        })
+    }
+    fn load_states(&self) -> StoreFuture<'_, Vec<SavedState>> {
+        self.inner.load_states()
+    }
+    fn recover(&self, now: Timestamp) -> StoreFuture<'_, Vec<StoredRun>> {
+        self.inner.recover(now)
+    }
+    fn history<'a>(
+        &'a self,
+        bot: &'a str,
+        limit: usize,
+        before: Option<RunId>,
+    ) -> StoreFuture<'a, HistoryPage> {
+        self.inner.history(bot, limit, before)
+    }
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+}
+
+fn build(clock: &ManualClock, store: Arc<dyn Store>, events: &EventManager) -> Botman {
+    Botman::builder()
+        .name("m")
+        .clock(clock.clone())
+        .store(store)
+        .event_manager(events.clone())
+        .shutdown_grace(secs(5))
+        .build()
+        .expect("manager")
+}
+
+fn counting(n: &Arc<AtomicUsize>) -> impl Fn() -> Result<(), JobError> + Send + Sync + 'static {
+    let n = Arc::clone(n);
+    move || {
+        n.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn recorder(events: &EventManager, who: &str) -> Arc<Mutex<Vec<BotEvent>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    events.subscribe(who, move |e| s.lock().unwrap().push(e.clone()), &[]);
+    seen
+}
+
+/// (outcome, scheduled) of each row, newest first.
+fn rows(runs: &[StoredRun]) -> Vec<(Option<RunOutcome>, Option<Timestamp>)> {
+    runs.iter().map(|r| (r.outcome, r.scheduled)).collect()
+}
+
+#[test]
+fn restart_restores_cool_down_pause_and_failure_count() {
+    run(async {
+        for b in Backing::all(1000) {
+            let store = b.name();
+            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+            let events = EventManager::new();
+            let bots = || {
+                [
+                    Bot::builder("flaky")
+                        .schedule("* * * * *")
+                        .retries(1)
+                        .initial_timeout(secs(600))
+                        .max_timeout(secs(7200))
+                        .job(|| Err::<(), _>(std::io::Error::other("down")))
+                        .build()
+                        .unwrap(),
+                    Bot::builder("sleepy")
+                        .schedule("* * * * *")
+                        .job(|| Ok::<_, std::io::Error>(()))
+                        .build()
+                        .unwrap(),
+                ]
+            };
+            let m1 = build(&clock, b.open(1000, false).await, &events);
+            m1.add_bots(bots()).unwrap();
+            m1.start();
+            idle(&m1).await;
+            m1.bot("sleepy").unwrap().pause();
+            clock.set(t("2025-01-01T00:01:00Z"));
+            until(&m1, "flaky", "failed once", |x| x.consecutive_failures == 1).await;
+            idle(&m1).await;
+            assert_eq!(
+                m1.bot("flaky").unwrap().timeout_until(),
+                Some(t("2025-01-01T00:11:00Z")),
+                "{store}"
+            );
+            let report = m1.stop_async().await;
+            assert_eq!(report.unsaved, 0, "{store}");
+            drop(m1);
+
+            // Down for 90 s; a new manager on the same store.
+            clock.set(t("2025-01-01T00:02:30Z"));
+            let m2 = build(&clock, b.open(1000, false).await, &events);
+            m2.add_bots(bots()).unwrap();
+            m2.start();
+            idle(&m2).await;
+            let flaky = m2.metrics_of("flaky").unwrap();
+            assert_eq!(flaky.consecutive_failures, 1, "{store}");
+            assert_eq!(flaky.state, BotState::Timeout, "{store}");
+            assert_eq!(
+                flaky.timeout_until,
+                Some(t("2025-01-01T00:11:00Z")),
+                "{store}"
+            );
+            assert!(m2.bot("sleepy").unwrap().is_paused(), "{store}");
+            // 00:02 came while down (30 s late, within the grace): skipped
+            // for the restored cool-down and pause, each a row.
+            let h = m2.history_async("flaky", 10).await.unwrap();
+            assert_eq!(
+                rows(&h),
+                [
+                    (
+                        Some(RunOutcome::Skipped(SkipReason::CoolDown)),
+                        Some(t("2025-01-01T00:02:00Z"))
+                    ),
+                    (Some(RunOutcome::Failure), Some(t("2025-01-01T00:01:00Z"))),
+                ],
+                "{store}"
+            );
+            let h = m2.history_async("sleepy", 10).await.unwrap();
+            assert_eq!(
+                h[0].outcome,
+                Some(RunOutcome::Skipped(SkipReason::Paused)),
+                "{store}"
+            );
+            // The next cool-down is twice the first: its length came back.
+            clock.set(t("2025-01-01T00:11:00Z"));
+            until(&m2, "flaky", "failed again", |x| {
+                x.consecutive_failures == 2
+            })
+            .await;
+            idle(&m2).await;
+            assert_eq!(
+                m2.bot("flaky").unwrap().timeout_until(),
+                Some(t("2025-01-01T00:31:00Z")),
+                "{store}"
+            );
+            m2.stop_async().await;
+        }
+    });
+}
+
+/// Runs `tick` (every minute, 30 s grace) at 00:01, stops, and starts again
+/// at 00:10:45 (00:02 ... 00:10 missed while down). Returns the history
+/// after the restart, newest first, and the restarted manager's metrics of
+/// missed fires.
+async fn downtime(b: &Backing, policy: Misfire) -> (Vec<StoredRun>, u64) {
+    let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+    let events = EventManager::new();
+    let n = Arc::new(AtomicUsize::new(0));
+    let bot = || {
+        Bot::builder("tick")
+            .schedule("* * * * *")
+            .misfire(policy)
+            .misfire_grace(secs(30))
+            .job(counting(&n))
+            .build()
+            .unwrap()
+    };
+    let m1 = build(&clock, b.open(1000, false).await, &events);
+    m1.add_bot(bot()).unwrap();
+    m1.start();
+    idle(&m1).await;
+    clock.set(t("2025-01-01T00:01:00Z"));
+    until(&m1, "tick", "ran at 00:01", |x| x.successes == 1).await;
+    m1.stop_async().await;
+    drop(m1);
+    clock.set(t("2025-01-01T00:10:45Z"));
+    let m2 = build(&clock, b.open(1000, false).await, &events);
+    m2.add_bot(bot()).unwrap();
+    m2.start();
+    idle(&m2).await;
+    let missed = m2.metrics_of("tick").unwrap().missed;
+    // The schedule goes on from there.
+    assert_eq!(
+        m2.bot("tick").unwrap().next_run(),
+        Some(t("2025-01-01T00:11:00Z"))
+    );
+    let h = m2.history_async("tick", 100).await.unwrap();
+    m2.stop_async().await;
+    (h, missed)
+}
+
+fn minute(m: u32) -> Timestamp {
+    t(&format!("2025-01-01T00:{m:02}:00Z"))
+}
+
+#[test]
+fn restart_applies_each_misfire_policy_to_the_downtime() {
+    run(async {
+        for b in Backing::all(1000) {
+            let store = b.name();
+            let missed_rows = |h: &[StoredRun]| -> Vec<Timestamp> {
+                let mut v: Vec<Timestamp> = h
+                    .iter()
+                    .filter(|r| r.outcome == Some(RunOutcome::Missed(MissReason::Late)))
+                    .filter_map(|r| r.scheduled)
+                    .collect();
+                v.sort();
+                v
+            };
+            let catch_ups = |h: &[StoredRun]| -> Vec<Timestamp> {
+                let mut v: Vec<Timestamp> = h
+                    .iter()
+                    .filter(|r| r.trigger == Trigger::CatchUp)
+                    .inspect(|r| assert_eq!(r.outcome, Some(RunOutcome::Success)))
+                    .filter_map(|r| r.scheduled)
+                    .collect();
+                v.sort();
+                v
+            };
+
+            let (h, missed) = downtime(&b, Misfire::Skip).await;
+            assert_eq!(catch_ups(&h), [], "{store}: skip runs nothing");
+            assert_eq!(
+                missed_rows(&h),
+                (2..=10).map(minute).collect::<Vec<_>>(),
+                "{store}"
+            );
+            assert_eq!(missed, 9, "{store}");
+
+            let b = next_backing(b);
+            let (h, missed) = downtime(&b, Misfire::RunOnce).await;
+            assert_eq!(catch_ups(&h), [minute(10)], "{store}: run once, the latest");
+            assert_eq!(
+                missed_rows(&h),
+                (2..=9).map(minute).collect::<Vec<_>>(),
+                "{store}"
+            );
+            assert_eq!(missed, 8, "{store}");
+
+            let b = next_backing(b);
+            let (h, missed) = downtime(&b, Misfire::RunAll { max: 3 }).await;
+            assert_eq!(
+                catch_ups(&h),
+                [minute(2), minute(3), minute(4)],
+                "{store}: run all, the oldest 3"
+            );
+            assert_eq!(
+                missed_rows(&h),
+                (5..=10).map(minute).collect::<Vec<_>>(),
+                "{store}"
+            );
+            assert_eq!(missed, 6, "{store}");
+            // The run before the downtime is there, and nothing ran twice.
+            let mut scheduled: Vec<Timestamp> = h.iter().filter_map(|r| r.scheduled).collect();
+            let all = scheduled.len();
+            scheduled.sort();
+            scheduled.dedup();
+            assert_eq!(scheduled.len(), all, "{store}: one row per fire");
+            assert!(scheduled.contains(&minute(1)), "{store}");
+        }
+    });
+}
+
+/// A fresh store of the same kind (each policy starts from nothing).
+fn next_backing(b: Backing) -> Backing {
+    match b {
+        Backing::Memory(_) => Backing::Memory(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        Backing::Sqlite(_) => Backing::Sqlite(tempfile::tempdir().expect("temp dir")),
+    }
+}
+
+#[test]
+fn a_first_start_catches_up_nothing() {
+    run(async {
+        for b in Backing::all(1000) {
+            let clock = ManualClock::new(t("2025-01-01T00:10:45Z"));
+            let n = Arc::new(AtomicUsize::new(0));
+            let m = build(&clock, b.open(1000, false).await, &EventManager::new());
+            m.add_bot(
+                Bot::builder("tick")
+                    .schedule("* * * * *")
+                    .misfire(Misfire::RunAll { max: 100 })
+                    .job(counting(&n))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            m.start();
+            idle(&m).await;
+            assert_eq!(n.load(Ordering::SeqCst), 0, "{}", b.name());
+            assert!(m.history_async("tick", 10).await.unwrap().is_empty());
+            m.stop_async().await;
+        }
+    });
+}
+
+#[test]
+fn history_is_newest_first_with_a_cursor_and_retention() {
+    run(async {
+        for b in Backing::all(5) {
+            let store = b.name();
+            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+            let m = build(&clock, b.open(5, false).await, &EventManager::new());
+            let calls = Arc::new(AtomicUsize::new(0));
+            let c = Arc::clone(&calls);
+            m.add_bot(
+                Bot::builder("numbered")
+                    .schedule("@yearly")
+                    .retries(1)
+                    .job(move || {
+                        // Odd calls fail: the rows tell the runs apart.
+                        if c.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+                            Err(std::io::Error::other("odd"))
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            for _ in 0..8 {
+                let r = m.run_bot("numbered").unwrap().await.unwrap();
+                assert_eq!(r.trigger, Trigger::Manual);
+            }
+            let all = m.history_async("numbered", 100).await.unwrap();
+            assert_eq!(all.len(), 5, "{store}: retention keeps the last 5");
+            let outcomes: Vec<_> = all.iter().map(|r| r.outcome).collect();
+            // Runs 8, 7, 6, 5, 4 (1-based): even ones failed.
+            let f = Some(RunOutcome::Failure);
+            let s = Some(RunOutcome::Success);
+            assert_eq!(outcomes, [f, s, f, s, f], "{store}: newest first");
+            assert!(all.windows(2).all(|w| w[0].id > w[1].id), "{store}");
+            let p1 = m.history_page("numbered", 2, None).await.unwrap();
+            let p2 = m.history_page("numbered", 2, p1.next).await.unwrap();
+            let p3 = m.history_page("numbered", 2, p2.next).await.unwrap();
+            let paged: Vec<RunId> = [p1.runs, p2.runs, p3.runs.clone()]
+                .concat()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(
+                paged,
+                all.iter().map(|r| r.id).collect::<Vec<_>>(),
+                "{store}"
+            );
+            assert_eq!(p3.runs.len(), 1, "{store}");
+            assert_eq!(p3.next, None, "{store}: the last page says so");
+            // The same through the bot's handle; a bot never run has none.
+            assert_eq!(
+                m.bot("numbered").unwrap().history_async(1).await.unwrap()[0].id,
+                all[0].id
+            );
+            assert!(m.history_async("nobody", 10).await.unwrap().is_empty());
+            m.stop_async().await;
+        }
+    });
+}
+
+#[test]
+fn two_managers_on_one_store_run_each_fire_once() {
+    run(async {
+        for b in Backing::all(1000) {
+            let store = b.name();
+            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+            let n = Arc::new(AtomicUsize::new(0));
+            let mut managers = Vec::new();
+            for _ in 0..2 {
+                let m = build(&clock, b.open(1000, true).await, &EventManager::new());
+                m.add_bot(
+                    Bot::builder("tick")
+                        .schedule("* * * * *")
+                        .job(counting(&n))
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+                m.start();
+                // Started (its saved state taken back) before time moves.
+                idle(&m).await;
+                managers.push(m);
+            }
+            for k in 1..=5u64 {
+                clock.advance(secs(60));
+                for m in &managers {
+                    until(m, "tick", "fire decided", |x| x.runs + x.skipped == k).await;
+                    idle(m).await;
+                }
+                assert_eq!(n.load(Ordering::SeqCst) as u64, k, "{store}: minute {k}");
+            }
+            let runs: u64 = managers.iter().map(|m| m.metrics()[0].runs).sum();
+            let lost: u64 = managers.iter().map(|m| m.metrics()[0].skipped).sum();
+            assert_eq!((runs, lost), (5, 5), "{store}");
+            let h = managers[0].history_async("tick", 100).await.unwrap();
+            assert_eq!(h.len(), 5, "{store}: one row per fire, the winner's");
+            for m in &managers {
+                m.stop_async().await;
+            }
+        }
+    });
+}
+
+#[test]
+fn a_store_failing_mid_run_loses_nothing() {
+    run(async {
+        for b in Backing::all(1000) {
+            let store = b.name();
+            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+            let events = EventManager::new();
+            let seen = recorder(&events, "m");
+            let failing = Arc::new(AtomicBool::new(false));
+            let flaky = Flaky {
+                inner: b.open(1000, false).await,
+                failing: Arc::clone(&failing),
+            };
+            let shared = flaky.is_shared();
+            let m = build(&clock, Arc::new(flaky), &events);
+            let n = Arc::new(AtomicUsize::new(0));
+            m.add_bot(
+                Bot::builder("tick")
+                    .schedule("* * * * *")
+                    .misfire_grace(secs(600))
+                    .job(counting(&n))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            m.start();
+            idle(&m).await;
+            clock.advance(secs(60));
+            until(&m, "tick", "first run", |x| x.successes == 1).await;
+            failing.store(true, Ordering::SeqCst);
+            for _ in 0..3 {
+                clock.advance(secs(60));
+                idle(&m).await;
+            }
+            if shared {
+                // A shared store cannot claim: the fires wait (within their
+                // grace), none runs unclaimed.
+                assert_eq!(n.load(Ordering::SeqCst), 1, "{store}");
+            } else {
+                // Alone, a run needs no claim: the fires run, rows wait.
+                assert_eq!(n.load(Ordering::SeqCst), 4, "{store}");
+            }
+            assert!(m.store_errors() > 0, "{store}");
+            failing.store(false, Ordering::SeqCst);
+            clock.advance(secs(60));
+            until(&m, "tick", "every fire ran", |x| x.successes == 5).await;
+            idle(&m).await;
+            let h = m.history_async("tick", 100).await.unwrap();
+            let ok = h
+                .iter()
+                .filter(|r| r.outcome == Some(RunOutcome::Success))
+                .count();
+            assert_eq!(ok, 5, "{store}: every run has its row");
+            let kinds: Vec<EventKind> = seen.lock().unwrap().iter().map(|e| e.kind).collect();
+            let failed = kinds
+                .iter()
+                .filter(|k| **k == EventKind::StoreFailed)
+                .count();
+            assert_eq!(
+                failed, 1,
+                "{store}: told once per failure streak: {kinds:?}"
+            );
+            assert!(
+                kinds.contains(&EventKind::StoreRecovered),
+                "{store}: {kinds:?}"
+            );
+            let report = m.stop_async().await;
+            assert_eq!(report.unsaved, 0, "{store}");
+        }
+    });
+}
+
+#[test]
+fn stop_reports_rows_the_store_never_took() {
+    run(async {
+        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+        let failing = Arc::new(AtomicBool::new(true));
+        let m = Botman::builder()
+            .clock(clock.clone())
+            .store(Flaky {
+                inner: Arc::new(MemoryStore::new()),
+                failing: Arc::clone(&failing),
+            })
+            .shutdown_grace(secs(0))
+            .event_manager(EventManager::new())
+            .build()
+            .unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        m.add_bot(
+            Bot::builder("tick")
+                .schedule("@yearly")
+                .job(counting(&n))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        m.run_bot("tick").unwrap().await.unwrap();
+        idle(&m).await;
+        let report = m.stop_async().await;
+        assert_eq!(report.unsaved, 1, "the run's row never reached the store");
+    });
+}
