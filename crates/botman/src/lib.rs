@@ -32,8 +32,11 @@
 //! - [`Clock`]: every "now" and every sleep. [`SystemClock`] by default,
 //!   [`ManualClock`] in tests ([`Botman::wait_idle`] waits until nothing
 //!   more happens before the clock moves).
-//! - [`Store`]: where fires are claimed, once per [`FireId`] (bot, instant).
-//!   [`MemoryStore`] by default.
+//! - [`Store`]: where fires are claimed (once per [`FireId`]: bot, instant),
+//!   runs recorded ([`StoredRun`], read back with [`Botman::history`]) and
+//!   bots' states kept across restarts ([`SavedState`]). [`MemoryStore`] by
+//!   default (bounded, one process); `SqliteStore` (feature `sqlite`) keeps
+//!   them in a file that several processes on one host may share.
 //! - [`EventManager`]: publishes [`BotEvent`]s, each with a typed
 //!   [`EventKind`], to subscribers, each with its own bounded queue,
 //!   delivered by a small pool of threads shared by the process.
@@ -56,11 +59,16 @@
 //! 2. **Admitted** — `state.rs`, `BotRuntime::admit`: pause, cool-down and
 //!    the [`Overlap`] policy decide start, queue or skip
 //!    ([`EventKind::FireSkipped`] with its [`SkipReason`]).
-//! 3. **Claimed** — `scheduler.rs`, `Core::claim`: with a store shared by
-//!    several processes, the fire's [`FireId`] is claimed; a store error is
-//!    retried with backoff within the misfire grace, then the fire is
-//!    recorded as missed ([`MissReason::StoreUnavailable`], an Error event);
-//!    a fire another process claimed is skipped (`claimed_elsewhere`).
+//! 3. **Begun and claimed** — `scheduler.rs`, `Core::begin`: the runs
+//!    decided in one wake-up are begun in the store in one call (their rows
+//!    say they are in flight, so a crash leaves them to be recorded as
+//!    interrupted); with a store shared by several processes, each fire's
+//!    [`FireId`] is claimed. A store error is retried with backoff within
+//!    the misfire grace, then the fire is recorded as missed
+//!    ([`MissReason::StoreUnavailable`], an Error event); a fire another
+//!    process claimed is skipped (`claimed_elsewhere`). A run that claims
+//!    nothing (manual, recovery, or a store no one shares) goes ahead while
+//!    the store fails.
 //! 4. **Run** — `runner.rs`, `run`: the attempts, the waits between them
 //!    ([`BotBuilder::retry_delay`]), the time limit, panics and
 //!    [`SoftError`]s; it returns the [`RunRecord`].
@@ -71,6 +79,24 @@
 //!    the recovery entry is pushed, the queued fire started, and the
 //!    record's events published (every event of a bot goes through
 //!    `Core::emit`).
+//! 7. **Recorded** — `journal.rs`: the record, with the bot's state after
+//!    it, is written to the store behind the run, many per call; skipped and
+//!    missed fires are rows too. A store that fails is retried with backoff
+//!    ([`EventKind::StoreFailed`], then [`EventKind::StoreRecovered`]); rows
+//!    wait meanwhile, up to a bound beyond which the oldest are dropped and
+//!    counted. [`StopReport::unsaved`] says what a stop could not write.
+//!
+//! # Restarts
+//!
+//! With a persistent store, the first [`Botman::start`] takes back what the
+//! store kept: the runs a dead process left in flight are recorded as
+//! [`RunOutcome::Interrupted`] (and a run-failed Warning event says so);
+//! each bot's failure count, the length of its next cool-down, a cool-down
+//! still ahead and a pause come back; and the fires since the last
+//! scheduled instant it handled follow its [`Misfire`] policy (each missed
+//! fire a row, [`MissReason::Late`]). A fire already claimed is never run
+//! again. A bot added later, while running, takes back its state as it is
+//! added.
 //!
 //! # Policies
 //!
@@ -125,6 +151,8 @@
 //! - `webhooks` (default): the Slack, Chime and JSON webhook receivers, and
 //!   the builder and manager methods that subscribe them. Without it the
 //!   crate has no HTTP client.
+//! - `sqlite`: `SqliteStore` and `SqliteOptions` (sqlx, with SQLite
+//!   compiled in: no system library needed).
 //!
 //! # From Python
 //!
@@ -170,6 +198,7 @@
 //! | `subscribe_slack_webhook(webhook, event_types)`, `subscribe_chime_webhook(..)` | [`Botman::subscribe_slack_webhook`], [`Botman::subscribe_chime_webhook`]; any JSON endpoint: [`Botman::subscribe_webhook`] |
 //! | Slack / Chime receivers | [`SlackReceiver`], [`ChimeReceiver`], [`WebhookReceiver`] → [`Receiver`] ([`ReceiverStats`], `flush`) |
 //! | (none) | `only_after_failures(n)`, `on_recovery(true)` on a receiver |
+//! | (none: nothing survives a restart) | [`Botman::history`], [`BotRef::history`], [`Botman::history_page`]; `SqliteStore::open(path)` → [`BotmanBuilder::store`] |
 //!
 //! # What this crate does not do
 //!
