@@ -42,6 +42,10 @@ use crate::util::{Fnv, add, human, lock};
 /// counted as missed without being enumerated one by one.
 const MISFIRE_SCAN: usize = 10_000;
 
+/// Missed fires recorded one row each per decision (the newest); older
+/// ones are counted in the oldest row's error and in the event.
+const MISSED_ROWS: usize = 100;
+
 /// Runs started per task in one wake-up (see [`Core::start_runs`]).
 const RUNS_PER_TASK: usize = 64;
 
@@ -859,25 +863,30 @@ impl Core {
             }
         };
         let missed = missed_at.len();
-        // Each missed fire is a row (the newest, up to the retention a
-        // store keeps; the event counts them all).
+        // Each missed fire is a row: the newest MISSED_ROWS of them, the
+        // oldest of those saying how many older ones it stands for (the
+        // event counts them all).
         let decided = self.clock.now();
-        for &at in missed_at
-            .iter()
-            .rev()
-            .take(crate::store::DEFAULT_RETENTION)
-            .rev()
-        {
+        let listed = missed.min(MISSED_ROWS);
+        let unlisted = missed - listed;
+        for (i, &at) in missed_at[missed - listed..].iter().enumerate() {
+            let mut why = format!(
+                "noticed more than {} after its instant",
+                human(bot.policy.misfire_grace)
+            );
+            if i == 0 && (unlisted > 0 || uncounted) {
+                why.push_str(&format!(
+                    "; {unlisted}{} older fire(s) were missed too and have no row of their own",
+                    if uncounted { "+" } else { "" }
+                ));
+            }
             let r = RunRecord::not_run(
                 &bot.name,
                 Trigger::Scheduled,
                 Some(at),
                 decided,
                 RunOutcome::Missed(MissReason::Late),
-                Some(format!(
-                    "noticed more than {} after its instant",
-                    human(bot.policy.misfire_grace)
-                )),
+                Some(why),
             );
             self.journal_end(RunEnd::new(None, r, None));
         }

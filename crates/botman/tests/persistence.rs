@@ -631,3 +631,56 @@ fn stop_reports_rows_the_store_never_took() {
         assert_eq!(report.unsaved, 1, "the run's row never reached the store");
     });
 }
+
+#[test]
+fn a_long_downtime_lists_the_newest_missed_fires_and_counts_the_rest() {
+    run(async {
+        for b in Backing::all(1000) {
+            let store = b.name();
+            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+            let events = EventManager::new();
+            let n = Arc::new(AtomicUsize::new(0));
+            let bot = || {
+                Bot::builder("tick")
+                    .schedule("* * * * *")
+                    .misfire(Misfire::Skip)
+                    .job(counting(&n))
+                    .build()
+                    .unwrap()
+            };
+            let m1 = build(&clock, b.open(1000, false).await, &events);
+            m1.add_bot(bot()).unwrap();
+            m1.start();
+            idle(&m1).await;
+            clock.set(t("2025-01-01T00:01:00Z"));
+            until(&m1, "tick", "ran", |x| x.successes == 1).await;
+            m1.stop_async().await;
+            drop(m1);
+            // 299 fires (00:02 ... 05:00) missed while down; 05:01 is
+            // within the grace and runs.
+            clock.set(t("2025-01-01T05:01:30Z"));
+            let m2 = build(&clock, b.open(1000, false).await, &events);
+            m2.add_bot(bot()).unwrap();
+            m2.start();
+            idle(&m2).await;
+            assert_eq!(m2.metrics_of("tick").unwrap().missed, 299, "{store}");
+            assert_eq!(n.load(Ordering::SeqCst), 2, "{store}");
+            let h = m2.history_async("tick", 1000).await.unwrap();
+            let missed: Vec<&StoredRun> = h
+                .iter()
+                .filter(|r| r.outcome == Some(RunOutcome::Missed(MissReason::Late)))
+                .collect();
+            assert_eq!(missed.len(), 100, "{store}: the newest 100 listed");
+            assert_eq!(
+                missed[0].scheduled,
+                Some(t("2025-01-01T05:00:00Z")),
+                "{store}"
+            );
+            let oldest = missed[99];
+            assert_eq!(oldest.scheduled, Some(t("2025-01-01T03:21:00Z")), "{store}");
+            let why = oldest.error.as_deref().unwrap_or("");
+            assert!(why.contains("199 older fire(s)"), "{store}: {why}");
+            m2.stop_async().await;
+        }
+    });
+}
