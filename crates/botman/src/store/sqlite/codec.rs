@@ -65,8 +65,20 @@ struct Candidate {
     claim: bool,
 }
 
-/// A row the claim insert returned: `(id, bot, scheduled_at, claimed)`.
+/// A row read back after an insert of begun runs: `(id, bot,
+/// scheduled_at, claimed)`.
 pub(super) type Inserted = (i64, String, Option<i64>, bool);
+
+/// What the begun runs of a group did.
+#[derive(Debug, Default)]
+pub(super) struct Begins {
+    /// Per batch, the answers.
+    pub(super) answers: Vec<Vec<Begun>>,
+    /// Per bot, the latest instant whose claim was won.
+    pub(super) advanced: HashMap<Arc<str>, i64>,
+    /// Per bot, the rows inserted.
+    pub(super) added: HashMap<Arc<str>, usize>,
+}
 
 impl BeginBatch {
     pub(super) fn new(runs: &[RunStart]) -> Result<BeginBatch, StoreError> {
@@ -102,26 +114,53 @@ impl BeginBatch {
         })
     }
 
-    /// The answers, from the rows the insert returned (in any order): a
-    /// claim whose (bot, instant) came back won, any other did not, and
-    /// each inserted row takes the next id (ids grow in insert order).
-    /// Also returns, per bot, the latest instant whose claim was won.
-    pub(super) fn answer(
-        &self,
-        mut inserted: Vec<Inserted>,
-    ) -> Result<(Vec<Begun>, HashMap<Arc<str>, i64>), String> {
-        inserted.sort_unstable_by_key(|r| r.0);
-        let won: HashSet<(&str, Option<i64>)> = inserted
+    /// The rows the batch sends.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// The answers of a group of batches whose rows were inserted in order
+/// (`INSERT OR IGNORE`) and took the ids `first..` with no gap: every row
+/// was inserted, every claim won.
+pub(super) fn begun_in_order(batches: &[&BeginBatch], first: i64) -> Begins {
+    let mut next = first;
+    let ids = batches.iter().map(|b| {
+        b.rows
             .iter()
-            .filter(|r| r.3)
-            .map(|r| (r.1.as_str(), r.2))
-            .collect();
-        let mut next = inserted.iter();
-        let mut ids = Vec::with_capacity(self.rows.len());
-        let mut advanced: HashMap<Arc<str>, i64> = HashMap::new();
-        for c in &self.rows {
-            if c.claim && !won.contains(&(&*c.bot, c.scheduled)) {
-                ids.push(None);
+            .map(|_| {
+                next += 1;
+                Some(next - 1)
+            })
+            .collect()
+    });
+    let ids: Vec<Vec<Option<i64>>> = ids.collect();
+    begins(batches, &ids)
+}
+
+/// The answers of a group of batches from the rows the insert made,
+/// read back (in any order) when some rows were ignored. A claim whose
+/// (bot, instant) came back won, for its first start in the group; any
+/// other claim did not; each inserted row takes the next id (ids grow in
+/// insert order). A row that does not match is an error, never a wrong
+/// id.
+pub(super) fn begun_from_rows(
+    batches: &[&BeginBatch],
+    mut inserted: Vec<Inserted>,
+) -> Result<Begins, String> {
+    inserted.sort_unstable_by_key(|r| r.0);
+    let mut won: HashSet<(&str, Option<i64>)> = inserted
+        .iter()
+        .filter(|r| r.3)
+        .map(|r| (r.1.as_str(), r.2))
+        .collect();
+    let mut next = inserted.iter();
+    let mut ids = Vec::with_capacity(batches.len());
+    for b in batches {
+        let mut batch_ids = Vec::with_capacity(b.rows.len());
+        for c in &b.rows {
+            if c.claim && !won.remove(&(&*c.bot, c.scheduled)) {
+                batch_ids.push(None);
                 continue;
             }
             let row = next
@@ -133,41 +172,89 @@ impl BeginBatch {
                     row.0, row.1, row.2, c.bot, c.scheduled
                 ));
             }
+            batch_ids.push(Some(row.0));
+        }
+        ids.push(batch_ids);
+    }
+    if next.next().is_some() {
+        return Err("more rows were inserted than were begun".to_owned());
+    }
+    Ok(begins(batches, &ids))
+}
+
+fn begins(batches: &[&BeginBatch], ids: &[Vec<Option<i64>>]) -> Begins {
+    let mut out = Begins::default();
+    for (b, ids) in batches.iter().zip(ids) {
+        for (c, id) in b.rows.iter().zip(ids) {
+            if id.is_none() {
+                continue;
+            }
+            *out.added.entry(Arc::clone(&c.bot)).or_insert(0) += 1;
             if let (true, Some(at)) = (c.claim, c.scheduled) {
-                let e = advanced.entry(Arc::clone(&c.bot)).or_insert(at);
+                let e = out.advanced.entry(Arc::clone(&c.bot)).or_insert(at);
                 *e = (*e).max(at);
             }
-            ids.push(Some(row.0));
         }
-        if next.next().is_some() {
-            return Err("more rows were inserted than were begun".to_owned());
-        }
-        let begun = self
-            .slots
-            .iter()
-            .map(|s| match s.and_then(|i| ids[i]) {
-                Some(id) => Begun::Started(RunId(id)),
-                None => Begun::ClaimedElsewhere,
-            })
-            .collect();
-        Ok((begun, advanced))
+        out.answers.push(
+            b.slots
+                .iter()
+                .map(|s| match s.and_then(|i| ids[i]) {
+                    Some(id) => Begun::Started(RunId(id)),
+                    None => Begun::ClaimedElsewhere,
+                })
+                .collect(),
+        );
     }
+    out
+}
+
+/// One JSON array of the elements of several (`[1,2]`, `[]`, `[3]` →
+/// `[1,2,3]`), in order.
+pub(super) fn concat<'a>(arrays: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for a in arrays {
+        let inner = a
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or("");
+        if inner.is_empty() {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(inner);
+    }
+    out.push(']');
+    out
+}
+
+/// `[[bot, instant], ...]`: the latest instants to advance `last_scheduled`
+/// to.
+pub(super) fn advance_json<'a>(
+    latest: impl Iterator<Item = (&'a str, i64)>,
+) -> Result<String, StoreError> {
+    json(&latest.collect::<Vec<_>>())
 }
 
 /// A [`Store::end_runs`](crate::Store::end_runs) call, encoded before it
-/// reaches the writer. Each part is `None` when the call has nothing for
-/// it.
+/// reaches the writer. Each JSON part is `[]` when the call has nothing
+/// for it.
 #[derive(Debug, Default)]
 pub(super) struct EndBatch {
-    /// Ends of begun runs (`id: Some`), upserted by id.
-    pub(super) finished: Option<String>,
+    /// Ends of begun runs (`id: Some`).
+    pub(super) finished: String,
+    /// How many ends of begun runs.
+    pub(super) finished_len: usize,
     /// Rows of fires that did not run (`id: None`), inserted `OR IGNORE`.
-    pub(super) not_run: Option<String>,
-    /// `[bot, instant]`: the latest instant of each bot's scheduled and
-    /// catch-up fires among `not_run`, which advances `last_scheduled`.
-    pub(super) advance: Option<String>,
+    pub(super) not_run: String,
+    /// Per bot, the rows `not_run` may add.
+    pub(super) added: Vec<(Arc<str>, usize)>,
+    /// Per bot, the latest instant of its scheduled and catch-up fires
+    /// among `not_run`, which advances `last_scheduled`.
+    pub(super) advance: Vec<(Arc<str>, i64)>,
     /// The states the ends carry, in order.
-    pub(super) states: Option<String>,
+    pub(super) states: String,
 }
 
 /// `[id, bot, trigger, scheduled, started, finished, outcome, reason,
@@ -192,6 +279,7 @@ impl EndBatch {
     pub(super) fn new(ends: &[RunEnd]) -> Result<EndBatch, StoreError> {
         let mut finished = Vec::new();
         let mut not_run = Vec::new();
+        let mut added: HashMap<&str, usize> = HashMap::new();
         let mut advance: HashMap<&str, i64> = HashMap::new();
         for e in ends {
             let r = &e.record;
@@ -215,28 +303,26 @@ impl EndBatch {
                 continue;
             }
             not_run.push(row);
+            *added.entry(&r.bot).or_insert(0) += 1;
             if let (Some(at), Trigger::Scheduled | Trigger::CatchUp) = (r.scheduled, r.trigger) {
                 let at = micros(at);
                 let e = advance.entry(&r.bot).or_insert(at);
                 *e = (*e).max(at);
             }
         }
-        let states: Vec<&SavedState> = ends.iter().filter_map(|e| e.state.as_ref()).collect();
+        let states = states_json(ends.iter().filter_map(|e| e.state.as_ref()))?;
         Ok(EndBatch {
-            finished: nonempty(&finished)?,
-            not_run: nonempty(&not_run)?,
-            advance: (!advance.is_empty())
-                .then(|| json(&advance.into_iter().collect::<Vec<_>>()))
-                .transpose()?,
-            states: (!states.is_empty())
-                .then(|| states_json(states.into_iter()))
-                .transpose()?,
+            finished: json(&finished)?,
+            finished_len: finished.len(),
+            not_run: json(&not_run)?,
+            added: added.into_iter().map(|(b, n)| (Arc::from(b), n)).collect(),
+            advance: advance
+                .into_iter()
+                .map(|(b, t)| (Arc::from(b), t))
+                .collect(),
+            states,
         })
     }
-}
-
-fn nonempty<T: serde::Serialize>(rows: &[T]) -> Result<Option<String>, StoreError> {
-    (!rows.is_empty()).then(|| json(&rows)).transpose()
 }
 
 /// `[bot, last_scheduled, cool_down_until, cool_down_len_ms,
@@ -379,17 +465,21 @@ mod tests {
             start("b", Some("2025-01-01T00:00:00Z"), Trigger::Scheduled),
         ];
         let batch = BeginBatch::new(&runs).unwrap();
-        assert_eq!(batch.rows.len(), 3, "the repeated claim is not sent");
+        assert_eq!(batch.len(), 3, "the repeated claim is not sent");
+        // A second batch of the group repeats a's claim.
+        let again = BeginBatch::new(&runs[..1]).unwrap();
         let at = micros(t("2025-01-01T00:00:00Z"));
         // b's claim was taken before; ids come back out of order.
-        let (begun, advanced) = batch
-            .answer(vec![
+        let got = begun_from_rows(
+            &[&batch, &again],
+            vec![
                 (8, "a".into(), None, false),
                 (7, "a".into(), Some(at), true),
-            ])
-            .unwrap();
+            ],
+        )
+        .unwrap();
         assert_eq!(
-            begun,
+            got.answers[0],
             [
                 Begun::Started(RunId(7)),
                 Begun::Started(RunId(8)),
@@ -397,9 +487,25 @@ mod tests {
                 Begun::ClaimedElsewhere
             ]
         );
-        assert_eq!(advanced.get("a"), Some(&at));
-        assert_eq!(advanced.get("b"), None);
-        let err = batch.answer(vec![(7, "a".into(), Some(at), true)]);
+        assert_eq!(got.answers[1], [Begun::ClaimedElsewhere]);
+        assert_eq!(got.advanced.get("a"), Some(&at));
+        assert_eq!(got.advanced.get("b"), None);
+        assert_eq!(got.added.get("a"), Some(&2));
+        let err = begun_from_rows(&[&batch], vec![(7, "a".into(), Some(at), true)]);
         assert!(err.is_err(), "a missing row is an error, not a wrong id");
+        let err = begun_from_rows(&[&batch], vec![(7, "b".into(), Some(at), true)]);
+        assert!(err.is_err(), "a row of another bot is an error");
+
+        let got = begun_in_order(&[&again, &batch], 10);
+        assert_eq!(got.answers[0], [Begun::Started(RunId(10))]);
+        assert_eq!(got.answers[1][1], Begun::Started(RunId(12)));
+        assert_eq!(got.answers[1][2], Begun::ClaimedElsewhere);
+    }
+
+    #[test]
+    fn ok_json_arrays_concatenate() {
+        let parts = ["[1,2]", "[]", "[[3,\"x\"]]"];
+        assert_eq!(concat(parts.into_iter()), "[1,2,[3,\"x\"]]");
+        assert_eq!(concat(["[]"].into_iter()), "[]");
     }
 }

@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::codec::{
-    self, BeginBatch, EndBatch, Inserted, RUN_COLUMNS, STATE_COLUMNS, micros, now_micros,
+    self, BeginBatch, Begins, EndBatch, Inserted, RUN_COLUMNS, STATE_COLUMNS, micros, now_micros,
 };
 use super::error::from_sqlx;
 use super::open::{self, Opened, Settings};
@@ -149,11 +149,13 @@ async fn serve(
     }
     let mut w = Writer {
         conn: writer,
-        path: Arc::clone(&path),
-        session,
-        node: settings.node,
-        sessions_dir,
-        prune: Prune::new(settings.retention),
+        ctx: Context {
+            path: Arc::clone(&path),
+            session,
+            node: settings.node,
+            sessions_dir,
+            prune: Prune::new(settings.retention),
+        },
     };
     w.run(write_rx).await;
     w.close().await;
@@ -278,6 +280,11 @@ enum Answer {
 
 struct Writer {
     conn: SqliteConnection,
+    ctx: Context,
+}
+
+/// What the writer's statements need besides the connection.
+struct Context {
     path: Arc<PathBuf>,
     session: String,
     node: String,
@@ -309,9 +316,9 @@ impl Writer {
             let mut group = Group::default();
             let result = self.apply(&requests, &mut group).await;
             if result.is_ok() {
-                self.prune.committed(group.added, &group.pruned);
+                self.ctx.prune.committed(group.added, &group.pruned);
                 for (path, lock) in group.dead {
-                    session::remove(&self.sessions_dir, &path);
+                    session::remove(&self.ctx.sessions_dir, &path);
                     drop(lock);
                 }
             }
@@ -325,54 +332,16 @@ impl Writer {
         requests: &[Write],
         group: &mut Group,
     ) -> Result<Vec<Answer>, StoreError> {
-        let path = Arc::clone(&self.path);
+        let path = Arc::clone(&self.ctx.path);
         let doing = "writing";
         let mut tx = self
             .conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| from_sqlx(&path, doing, &e))?;
-        let mut answers = Vec::with_capacity(requests.len());
-        let mut result = Ok(());
-        for r in requests {
-            let a = match r {
-                Write::Begin { batch, .. } => {
-                    begin(&mut tx, &path, &self.node, &self.session, batch, group)
-                        .await
-                        .map(Answer::Begun)
-                }
-                Write::End { batch, .. } => {
-                    end(&mut tx, &path, &self.node, &self.session, batch, group)
-                        .await
-                        .map(|()| Answer::Done)
-                }
-                Write::Save { json, .. } => save_states(&mut tx, &path, json)
-                    .await
-                    .map(|()| Answer::Done),
-                Write::Recover { now, .. } => recover(
-                    &mut tx,
-                    &path,
-                    &self.session,
-                    &self.sessions_dir,
-                    *now,
-                    group,
-                )
-                .await
-                .map(Answer::Recovered),
-            };
-            match a {
-                Ok(a) => answers.push(a),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if result.is_ok() {
-            result = prune(&mut tx, &path, &self.prune, group).await;
-        }
+        let result = group_statements(&mut tx, &self.ctx, requests, group).await;
         match result {
-            Ok(()) => {
+            Ok(answers) => {
                 tx.commit().await.map_err(|e| from_sqlx(&path, doing, &e))?;
                 Ok(answers)
             }
@@ -389,12 +358,12 @@ impl Writer {
     /// flight stay so; the next `recover` (of any store) ends them.
     async fn close(mut self) {
         let _ = sqlx::query("DELETE FROM sessions WHERE id = ?1")
-            .bind(&self.session)
+            .bind(&self.ctx.session)
             .execute(&mut self.conn)
             .await;
         session::remove(
-            &self.sessions_dir,
-            &session::lock_path(&self.sessions_dir, &self.session),
+            &self.ctx.sessions_dir,
+            &session::lock_path(&self.ctx.sessions_dir, &self.ctx.session),
         );
         let _ = self.conn.close().await;
     }
@@ -439,11 +408,138 @@ fn answer(requests: impl Iterator<Item = Write>, result: Result<Vec<Answer>, Sto
     }
 }
 
+/// The statements of a group, merged across its requests: one insert for
+/// every begun run, one update for every end, and so on, so a group costs
+/// a few statements however many requests it holds.
+async fn group_statements(
+    conn: &mut SqliteConnection,
+    w: &Context,
+    requests: &[Write],
+    group: &mut Group,
+) -> Result<Vec<Answer>, StoreError> {
+    let path = &*w.path;
+    let mut recovered = Vec::new();
+    for r in requests {
+        if let Write::Recover { now, .. } = r {
+            recovered.push(recover(conn, path, &w.session, &w.sessions_dir, *now, group).await?);
+        }
+    }
+
+    let begins: Vec<&BeginBatch> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Write::Begin { batch, .. } => Some(batch),
+            _ => None,
+        })
+        .collect();
+    let begun = if begins.is_empty() {
+        Begins::default()
+    } else {
+        begin(conn, path, &w.node, &w.session, &begins).await?
+    };
+    let mut advanced = begun.advanced;
+    for (bot, n) in begun.added {
+        *group.added.entry(bot).or_insert(0) += n;
+    }
+
+    let ends: Vec<&EndBatch> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Write::End { batch, .. } => Some(batch),
+            _ => None,
+        })
+        .collect();
+    if !ends.is_empty() {
+        end(conn, path, &w.node, &w.session, &ends).await?;
+        for e in &ends {
+            for (bot, n) in &e.added {
+                *group.added.entry(Arc::clone(bot)).or_insert(0) += n;
+            }
+            for (bot, at) in &e.advance {
+                let v = advanced.entry(Arc::clone(bot)).or_insert(*at);
+                *v = (*v).max(*at);
+            }
+        }
+    }
+
+    // States in request order: the last saved for a bot wins.
+    let states = codec::concat(requests.iter().filter_map(|r| match r {
+        Write::End { batch, .. } => Some(batch.states.as_str()),
+        Write::Save { json, .. } => Some(json.as_str()),
+        _ => None,
+    }));
+    if states != "[]" {
+        save_states(conn, path, &states).await?;
+    }
+    if !advanced.is_empty() {
+        let json = codec::advance_json(advanced.iter().map(|(b, t)| (&**b, *t)))?;
+        advance(conn, path, &json).await?;
+    }
+    prune(conn, path, &w.prune, group).await?;
+
+    let mut begun = begun.answers.into_iter();
+    let mut recovered = recovered.into_iter();
+    Ok(requests
+        .iter()
+        .map(|r| match r {
+            Write::Begin { .. } => Answer::Begun(begun.next().unwrap_or_default()),
+            Write::End { .. } | Write::Save { .. } => Answer::Done,
+            Write::Recover { .. } => Answer::Recovered(recovered.next().unwrap_or_default()),
+        })
+        .collect())
+}
+
+/// The largest id `runs` has used: new rows take the ids after it.
+const LAST_ID: &str = "\
+SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0),
+           coalesce((SELECT max(id) FROM runs), 0))";
+
 const INSERT_BEGUN: &str = "\
 INSERT OR IGNORE INTO runs (bot, trigger, scheduled_at, started_at, node, session, claimed)
 SELECT value->>0, value->>1, value->>2, value->>3, ?2, ?3, value->>4
-FROM json_each(?1) ORDER BY key
-RETURNING id, bot, scheduled_at, claimed";
+FROM json_each(?1) ORDER BY key";
+
+/// The begun runs of a group, in one insert. A claim already taken (or
+/// repeated in the group) is ignored by the unique index on claims. When
+/// every row went in, their ids are exactly the `n` after the last id
+/// before the insert (AUTOINCREMENT ids grow in insert order, and this
+/// writer holds the write lock); otherwise the rows are read back and
+/// matched.
+async fn begin(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    node: &str,
+    session: &str,
+    batches: &[&BeginBatch],
+) -> Result<Begins, StoreError> {
+    let doing = "beginning runs";
+    let err = |e: sqlx::Error| from_sqlx(path, doing, &e);
+    let before: i64 = sqlx::query_scalar(LAST_ID)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(err)?;
+    let json = codec::concat(batches.iter().map(|b| b.json.as_str()));
+    let total: usize = batches.iter().map(|b| b.len()).sum();
+    let done = sqlx::query(INSERT_BEGUN)
+        .bind(&json)
+        .bind(node)
+        .bind(session)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    let n = i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+    if usize::try_from(n).is_ok_and(|n| n == total) && done.last_insert_rowid() - before == n {
+        return Ok(codec::begun_in_order(batches, before + 1));
+    }
+    let rows: Vec<Inserted> =
+        sqlx::query_as("SELECT id, bot, scheduled_at, claimed FROM runs WHERE id > ?1")
+            .bind(before)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(err)?;
+    codec::begun_from_rows(batches, rows)
+        .map_err(|e| StoreError::new(format!("{}: {doing}: {e}", path.display())))
+}
 
 /// `last_scheduled` only moves forward.
 const ADVANCE: &str = "\
@@ -453,36 +549,6 @@ ON CONFLICT (bot) DO UPDATE SET
     last_scheduled = coalesce(max(last_scheduled, excluded.last_scheduled),
                               excluded.last_scheduled),
     updated_at = excluded.updated_at";
-
-async fn begin(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    node: &str,
-    session: &str,
-    batch: &BeginBatch,
-    group: &mut Group,
-) -> Result<Vec<Begun>, StoreError> {
-    let doing = "beginning runs";
-    let rows: Vec<Inserted> = sqlx::query_as(INSERT_BEGUN)
-        .bind(&batch.json)
-        .bind(node)
-        .bind(session)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| from_sqlx(path, doing, &e))?;
-    for r in &rows {
-        *group.added.entry(Arc::from(r.1.as_str())).or_insert(0) += 1;
-    }
-    let (begun, advanced) = batch
-        .answer(rows)
-        .map_err(|e| StoreError::new(format!("{}: {doing}: {e}", path.display())))?;
-    if !advanced.is_empty() {
-        let json = serde_json::to_string(&advanced.iter().collect::<Vec<_>>())
-            .map_err(|e| StoreError::new(format!("encoding a batch: {e}")))?;
-        advance(conn, path, &json).await?;
-    }
-    Ok(begun)
-}
 
 async fn advance(conn: &mut SqliteConnection, path: &Path, json: &str) -> Result<(), StoreError> {
     sqlx::query(ADVANCE)
@@ -494,7 +560,23 @@ async fn advance(conn: &mut SqliteConnection, path: &Path, json: &str) -> Result
     Ok(())
 }
 
-/// Ends of begun runs, by id; a row pruned meanwhile is written again.
+/// Ends of begun runs, by id.
+const UPDATE_FINISHED: &str = "\
+UPDATE runs SET
+    started_at = j.value->>4,
+    finished_at = j.value->>5,
+    outcome = j.value->>6,
+    reason = j.value->>7,
+    attempts = j.value->>8,
+    error = j.value->>9,
+    exit_code = j.value->>10,
+    stdout_tail = j.value->>11,
+    stderr_tail = j.value->>12
+FROM json_each(?1) AS j
+WHERE runs.id = j.value->>0";
+
+/// Ends of begun runs whose row is gone (pruned while in flight, with a
+/// retention smaller than the runs in flight): written again, by id.
 const UPSERT_FINISHED: &str = "\
 INSERT INTO runs (id, bot, trigger, scheduled_at, started_at, finished_at, outcome, reason,
                   attempts, error, node, session, claimed, exit_code, stdout_tail, stderr_tail)
@@ -520,44 +602,46 @@ INSERT OR IGNORE INTO runs (bot, trigger, scheduled_at, started_at, finished_at,
                             stderr_tail)
 SELECT value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
        value->>8, value->>9, ?2, ?3, 0, value->>10, value->>11, value->>12
-FROM json_each(?1) ORDER BY key
-RETURNING bot";
+FROM json_each(?1) ORDER BY key";
 
+/// The ends of a group: one update of the begun runs' rows (and, if some
+/// row was gone, one upsert), one insert of the rows of fires not run.
 async fn end(
     conn: &mut SqliteConnection,
     path: &Path,
     node: &str,
     session: &str,
-    batch: &EndBatch,
-    group: &mut Group,
+    batches: &[&EndBatch],
 ) -> Result<(), StoreError> {
     let doing = "ending runs";
-    if let Some(json) = &batch.finished {
-        sqlx::query(UPSERT_FINISHED)
-            .bind(json)
+    let err = |e: sqlx::Error| from_sqlx(path, doing, &e);
+    let finished: usize = batches.iter().map(|b| b.finished_len).sum();
+    if finished > 0 {
+        let json = codec::concat(batches.iter().map(|b| b.finished.as_str()));
+        let done = sqlx::query(UPDATE_FINISHED)
+            .bind(&json)
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+        if usize::try_from(done.rows_affected()).is_ok_and(|n| n < finished) {
+            sqlx::query(UPSERT_FINISHED)
+                .bind(&json)
+                .bind(node)
+                .bind(session)
+                .execute(&mut *conn)
+                .await
+                .map_err(err)?;
+        }
+    }
+    let not_run = codec::concat(batches.iter().map(|b| b.not_run.as_str()));
+    if not_run != "[]" {
+        sqlx::query(INSERT_NOT_RUN)
+            .bind(&not_run)
             .bind(node)
             .bind(session)
             .execute(&mut *conn)
             .await
-            .map_err(|e| from_sqlx(path, doing, &e))?;
-    }
-    if let Some(json) = &batch.not_run {
-        let bots: Vec<String> = sqlx::query_scalar(INSERT_NOT_RUN)
-            .bind(json)
-            .bind(node)
-            .bind(session)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| from_sqlx(path, doing, &e))?;
-        for bot in bots {
-            *group.added.entry(Arc::from(bot)).or_insert(0) += 1;
-        }
-    }
-    if let Some(json) = &batch.advance {
-        advance(conn, path, json).await?;
-    }
-    if let Some(json) = &batch.states {
-        save_states(conn, path, json).await?;
+            .map_err(err)?;
     }
     Ok(())
 }
