@@ -316,15 +316,15 @@ async fn look_inside(path: &Path, conn: &mut SqliteConnection) -> Result<bool, S
 /// Refuses a file or directory whose permission bits say read-only (the
 /// tests run as root, whom the OS would let write).
 fn check_writable(path: &Path, dir: &Path, exists: bool) -> Result<(), StoreError> {
-    if let Ok(m) = fs::metadata(path) {
-        if m.permissions().readonly() {
-            return Err(store_error(
-                StoreErrorKind::ReadOnly,
-                path,
-                "opening",
-                "the file is read-only",
-            ));
-        }
+    if let Ok(m) = fs::metadata(path)
+        && m.permissions().readonly()
+    {
+        return Err(store_error(
+            StoreErrorKind::ReadOnly,
+            path,
+            "opening",
+            "the file is read-only",
+        ));
     }
     let dir_readonly = fs::metadata(dir).is_ok_and(|m| m.permissions().readonly());
     if dir_readonly {
