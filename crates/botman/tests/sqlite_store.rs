@@ -303,9 +303,11 @@ fn ok_not_run_rows_are_idempotent_and_take_no_claim() {
         let missed = |r| record("a", Trigger::Scheduled, Some(at(5)), RunOutcome::Missed(r));
         let end = RunEnd::new(None, missed(MissReason::Late), None);
         a.end_runs(std::slice::from_ref(&end)).await.unwrap();
+        let first = a.history("a", 10, None).await.unwrap().runs[0].id;
         b.end_runs(&[end.clone(), end]).await.unwrap();
         let rows = a.history("a", 10, None).await.unwrap().runs;
         assert_eq!(rows.len(), 1, "one row for the same miss: {rows:?}");
+        assert_eq!(rows[0].id, first, "the first row stays");
         // A manual run's failures are not deduplicated.
         let fail = RunEnd::new(
             None,
