@@ -11,10 +11,12 @@
 //! - **One writer, group commit.** Every write goes through one task that
 //!   drains all queued requests and applies them in one `BEGIN IMMEDIATE`
 //!   transaction, then answers each. If that transaction fails, every
-//!   request in it gets the error and nothing of it is kept. Each request
-//!   is a few set-based statements over a JSON array (`json_each`), not a
-//!   statement per row: sqlx hands each statement to its connection's
-//!   thread, which costs more than SQLite's work on a small batch.
+//!   request in it gets the error and nothing of it is kept. The group's
+//!   requests are merged: one insert for all its begun runs, one update
+//!   for all its ends, and so on, each over one JSON array (`json_each`),
+//!   not a statement per row or per request: sqlx hands each statement to
+//!   its connection's thread, which costs more than SQLite's work on a
+//!   small batch.
 //! - **Reads beside the writer.** WAL lets the read connections read
 //!   (history, states) while the writer writes.
 //! - **Sessions.** Each open store is a session: a row in `sessions` and an
