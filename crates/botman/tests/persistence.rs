@@ -574,14 +574,28 @@ fn a_store_failing_mid_run_loses_nothing() {
             assert!(m.store_errors() > 0, "{store}");
             failing.store(false, Ordering::SeqCst);
             clock.advance(secs(60));
-            until(&m, "tick", "every fire ran", |x| x.successes == 5).await;
+            // Shared: the 00:02 fire ran once claimed; while it waited for
+            // its claim it was the run in flight, so 00:03 to 00:05 were
+            // skipped for the overlap. Alone: all five ran.
+            let (ran, skipped) = if shared { (2, 3) } else { (5, 0) };
+            until(&m, "tick", "every fire decided", |x| {
+                x.successes == ran && x.skipped == skipped
+            })
+            .await;
             idle(&m).await;
             let h = m.history_async("tick", 100).await.unwrap();
-            let ok = h
-                .iter()
-                .filter(|r| r.outcome == Some(RunOutcome::Success))
-                .count();
-            assert_eq!(ok, 5, "{store}: every run has its row");
+            let count = |o: RunOutcome| h.iter().filter(|r| r.outcome == Some(o)).count();
+            assert_eq!(
+                count(RunOutcome::Success),
+                ran as usize,
+                "{store}: every run has its row"
+            );
+            assert_eq!(
+                count(RunOutcome::Skipped(SkipReason::Overlap)),
+                skipped as usize,
+                "{store}: every skip has its row"
+            );
+            assert_eq!(h.len(), 5, "{store}: one row per fire: {h:#?}");
             let kinds: Vec<EventKind> = seen.lock().unwrap().iter().map(|e| e.kind).collect();
             let failed = kinds
                 .iter()

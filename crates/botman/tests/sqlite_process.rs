@@ -136,13 +136,20 @@ fn a_killed_process_leaves_interrupted_runs_and_its_state() {
         let mut kids = Killed(vec![spawn_child("hang", &db, dir.path())]);
         let watch = SqliteStore::open(&db).await.expect("watch");
         let watcher = Botman::builder().store(watch).build().expect("watcher");
-        eventually("the hanging run to start and flaky to fail", async || {
-            let failed = watcher
-                .history_async("flaky", 10)
-                .await
-                .is_ok_and(|h| h.iter().any(|r| r.outcome == Some(RunOutcome::Failure)));
-            failed && dir.path().join("hang.started").exists()
-        })
+        eventually(
+            "the hanging run to start, a fire to skip for it, and flaky to fail",
+            async || {
+                let failed = watcher
+                    .history_async("flaky", 10)
+                    .await
+                    .is_ok_and(|h| h.iter().any(|r| r.outcome == Some(RunOutcome::Failure)));
+                let skipped = watcher.history_async("hang", 10).await.is_ok_and(|h| {
+                    h.iter()
+                        .any(|r| r.outcome == Some(RunOutcome::Skipped(SkipReason::Overlap)))
+                });
+                failed && skipped && dir.path().join("hang.started").exists()
+            },
+        )
         .await;
         let c = &mut kids.0[0];
         c.kill().expect("kill the child");
@@ -189,8 +196,7 @@ fn a_killed_process_leaves_interrupted_runs_and_its_state() {
                 .all(|r| r.outcome.is_some() && r.finished.is_some()),
             "nothing left in flight: {hang:#?}"
         );
-        // The fires while it hung were skipped for the overlap, each a row
-        // (but the few the child had not yet written when it died).
+        // The fires while it hung were skipped for the overlap, each a row.
         assert!(
             hang.iter()
                 .any(|r| r.outcome == Some(RunOutcome::Skipped(SkipReason::Overlap))),
