@@ -197,7 +197,17 @@ fn ok_begin_answers_in_order_and_ids_map_to_their_rows() {
         .unwrap();
         assert_eq!((sessions, rows), (1, 6));
         c.close().await.unwrap();
-        // Won claims advanced last_scheduled.
+        // Claims alone do not advance last_scheduled (a begin stays
+        // cheap); the runs' ends do.
+        assert!(s.load_states().await.unwrap().is_empty());
+        let ends: Vec<RunEnd> = [(0, "a", 1), (4, "a", 3), (6, "b", 2)]
+            .into_iter()
+            .map(|(i, bot, m)| {
+                let r = record(bot, Trigger::Scheduled, Some(at(m)), RunOutcome::Success);
+                RunEnd::new(Some(started(&begun[i])), r, None)
+            })
+            .collect();
+        s.end_runs(&ends).await.unwrap();
         let states = s.load_states().await.unwrap();
         let last = |b: &str| states.iter().find(|x| x.bot == b).unwrap().last_scheduled;
         assert_eq!(last("a"), Some(at(3)));
@@ -345,8 +355,17 @@ fn ok_last_scheduled_only_moves_forward() {
         assert_eq!(got[0].last_scheduled, Some(at(10)));
         assert!(!got[0].paused, "the rest of the state is the latest saved");
         assert_eq!(got[0].consecutive_failures, 4);
-        // Bots that only claimed have a state too (as MemoryStore).
-        s.begin_runs(&[claim("fresh", 7)]).await.unwrap();
+        // Bots that only ran have a state too (as MemoryStore).
+        let b = s.begin_runs(&[claim("fresh", 7)]).await.unwrap();
+        let r = record(
+            "fresh",
+            Trigger::Scheduled,
+            Some(at(7)),
+            RunOutcome::Success,
+        );
+        s.end_runs(&[RunEnd::new(Some(started(&b[0])), r, None)])
+            .await
+            .unwrap();
         let got = s.load_states().await.unwrap();
         let fresh = got.iter().find(|x| x.bot == "fresh").unwrap();
         let mut want = SavedState::new("fresh");
@@ -490,7 +509,7 @@ fn ok_reopen_keeps_history_and_states_and_an_empty_file_is_new() {
         let s = SqliteStore::open(&path).await.unwrap();
         assert_eq!(s.history("a", 5, None).await.unwrap().runs[0].id, id);
         let states = s.load_states().await.unwrap();
-        assert_eq!(states.len(), 2);
+        assert_eq!(states.len(), 1, "a claim alone leaves no state");
         assert!(states.iter().any(|x| x.bot == "b" && x.paused));
         // A claim survives the restart.
         assert_eq!(

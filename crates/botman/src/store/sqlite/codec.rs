@@ -74,8 +74,6 @@ pub(super) type Inserted = (i64, String, Option<i64>, bool);
 pub(super) struct Begins {
     /// Per batch, the answers.
     pub(super) answers: Vec<Vec<Begun>>,
-    /// Per bot, the latest instant whose claim was won.
-    pub(super) advanced: HashMap<Arc<str>, i64>,
     /// Per bot, the rows inserted.
     pub(super) added: HashMap<Arc<str>, usize>,
 }
@@ -190,10 +188,6 @@ fn begins(batches: &[&BeginBatch], ids: &[Vec<Option<i64>>]) -> Begins {
                 continue;
             }
             *out.added.entry(Arc::clone(&c.bot)).or_insert(0) += 1;
-            if let (true, Some(at)) = (c.claim, c.scheduled) {
-                let e = out.advanced.entry(Arc::clone(&c.bot)).or_insert(at);
-                *e = (*e).max(at);
-            }
         }
         out.answers.push(
             b.slots
@@ -251,7 +245,10 @@ pub(super) struct EndBatch {
     /// Per bot, the rows `not_run` may add.
     pub(super) added: Vec<(Arc<str>, usize)>,
     /// Per bot, the latest instant of its scheduled and catch-up fires
-    /// among `not_run`, which advances `last_scheduled`.
+    /// (run or not), which advances `last_scheduled`. Ends advance it, not
+    /// begins: a claim stays cheap, and a claimed fire whose end never came
+    /// (the process died) is decided again after a restart, only to find
+    /// its claim taken.
     pub(super) advance: Vec<(Arc<str>, i64)>,
     /// The states the ends carry, in order.
     pub(super) states: String,
@@ -298,17 +295,17 @@ impl EndBatch {
                 e.output.stdout_tail.as_deref(),
                 e.output.stderr_tail.as_deref(),
             );
+            if let (Some(at), Trigger::Scheduled | Trigger::CatchUp) = (r.scheduled, r.trigger) {
+                let at = micros(at);
+                let e = advance.entry(&r.bot).or_insert(at);
+                *e = (*e).max(at);
+            }
             if e.id.is_some() {
                 finished.push(row);
                 continue;
             }
             not_run.push(row);
             *added.entry(&r.bot).or_insert(0) += 1;
-            if let (Some(at), Trigger::Scheduled | Trigger::CatchUp) = (r.scheduled, r.trigger) {
-                let at = micros(at);
-                let e = advance.entry(&r.bot).or_insert(at);
-                *e = (*e).max(at);
-            }
         }
         let states = states_json(ends.iter().filter_map(|e| e.state.as_ref()))?;
         Ok(EndBatch {
@@ -488,8 +485,6 @@ mod tests {
             ]
         );
         assert_eq!(got.answers[1], [Begun::ClaimedElsewhere]);
-        assert_eq!(got.advanced.get("a"), Some(&at));
-        assert_eq!(got.advanced.get("b"), None);
         assert_eq!(got.added.get("a"), Some(&2));
         let err = begun_from_rows(&[&batch], vec![(7, "a".into(), Some(at), true)]);
         assert!(err.is_err(), "a missing row is an error, not a wrong id");

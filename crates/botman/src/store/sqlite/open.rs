@@ -352,7 +352,13 @@ async fn connect_writer(path: &Path, settings: &Settings) -> Result<SqliteConnec
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(settings.busy_timeout);
+        .busy_timeout(settings.busy_timeout)
+        // Small checkpoints, often: the commit that crosses the threshold
+        // copies the WAL into the database, and a claim behind it waits.
+        // At SQLite's default (1,000 pages) that wait was the p99 of a
+        // 1,000 runs/s load (4.8 ms); at 256 pages, 3.2 ms, and the WAL
+        // stays near 1 MiB (store benchmark, issue #9).
+        .pragma("wal_autocheckpoint", "256");
     if let Some(pages) = settings.max_page_count {
         options = options.pragma("max_page_count", pages.to_string());
     }

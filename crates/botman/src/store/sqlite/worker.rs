@@ -236,7 +236,7 @@ async fn states(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<SavedSta
 }
 
 /// Amortised pruning: a bot is pruned when this store has added `step`
-/// rows to it since its last prune, and the first time it is touched.
+/// rows to it since its last prune (or since this store first touched it).
 struct Prune {
     retention: usize,
     step: usize,
@@ -254,9 +254,12 @@ impl Prune {
         }
     }
 
-    /// Whether a bot that gains `n` rows is due.
+    /// Whether a bot that gains `n` rows is due. A bot first touched counts
+    /// from zero (pruning each of 10,000 bots on its first run would cost a
+    /// statement each in the middle of a burst): rows an earlier process
+    /// left beyond the retention go with this process's first prune of it.
     fn due(&self, bot: &str, n: usize) -> bool {
-        self.added.get(bot).is_none_or(|a| a + n >= self.step)
+        self.added.get(bot).copied().unwrap_or(0) + n >= self.step
     }
 
     /// After a committed transaction: `pruned` bots start over, the others
@@ -305,14 +308,38 @@ struct Group {
 impl Writer {
     async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Write>) {
         let mut requests = Vec::new();
-        while let Some(first) = rx.recv().await {
-            requests.push(first);
+        // Ends and saves held back while claims were waiting, oldest first.
+        let mut deferred: Vec<Write> = Vec::new();
+        loop {
+            if deferred.is_empty() {
+                match rx.recv().await {
+                    Some(first) => requests.push(first),
+                    None => break,
+                }
+            } else {
+                requests.append(&mut deferred);
+            }
             while requests.len() < MAX_GROUP {
                 match rx.try_recv() {
                     Ok(r) => requests.push(r),
                     Err(_) => break,
                 }
             }
+            // Claims first: a run waits for its begin, nobody waits for an
+            // end (the manager writes them behind the runs). Ends and saves
+            // keep their order among themselves (a later save wins).
+            if requests.iter().any(|r| matches!(r, Write::Begin { .. }))
+                && requests
+                    .iter()
+                    .any(|r| matches!(r, Write::End { .. } | Write::Save { .. }))
+            {
+                let (now, later): (Vec<Write>, Vec<Write>) = requests
+                    .drain(..)
+                    .partition(|r| matches!(r, Write::Begin { .. } | Write::Recover { .. }));
+                requests = now;
+                deferred = later;
+            }
+
             let mut group = Group::default();
             let result = self.apply(&requests, &mut group).await;
             if result.is_ok() {
@@ -437,7 +464,7 @@ async fn group_statements(
     } else {
         begin(conn, path, &w.node, &w.session, &begins).await?
     };
-    let mut advanced = begun.advanced;
+    let mut advanced: HashMap<Arc<str>, i64> = HashMap::new();
     for (bot, n) in begun.added {
         *group.added.entry(bot).or_insert(0) += n;
     }
