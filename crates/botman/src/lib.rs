@@ -273,7 +273,9 @@ pub use crate::store::{SqliteOptions, SqliteStore};
 pub use botman_cron::{Cron, CronIter, Field, ParseError, ParseErrorKind};
 pub use jiff;
 
-/// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's Rust examples, compiled and run as doctests (with the
+/// `sqlite` feature, which one of them uses; `cargo test --workspace` turns
+/// it on through the daemon crate).
+#[cfg(all(doctest, feature = "sqlite"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;

@@ -698,3 +698,89 @@ fn a_long_downtime_lists_the_newest_missed_fires_and_counts_the_rest() {
         }
     });
 }
+
+/// A real full disk: a SQLite file whose size limit is reached mid-run.
+/// The scheduler keeps deciding every fire; what it cannot record is
+/// counted, told, and reported at stop.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_sqlite_file_that_fills_up_mid_run_stops_nothing_and_loses_nothing_silently() {
+    run(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = botman::SqliteStore::open_with(
+            dir.path().join("full.db"),
+            // A few pages more than the empty schema takes.
+            botman::SqliteOptions::new().max_page_count(24),
+        )
+        .await
+        .expect("open");
+        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+        let events = EventManager::new();
+        let seen = recorder(&events, "m");
+        let bot_seen = recorder(&events, "tick");
+        let m = build(&clock, Arc::new(store), &events);
+        let n = Arc::new(AtomicUsize::new(0));
+        m.add_bot(
+            Bot::builder("tick")
+                .schedule("* * * * *")
+                .misfire_grace(secs(5))
+                .job(counting(&n))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        m.start();
+        idle(&m).await;
+        let full = |seen: &Arc<Mutex<Vec<BotEvent>>>| {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|e| e.kind == EventKind::StoreFailed && e.data["kind"] == "full")
+        };
+        let mut minutes = 0u64;
+        while !full(&seen) {
+            minutes += 1;
+            assert!(minutes < 2_000, "the file never filled up");
+            clock.advance(secs(60));
+            idle(&m).await;
+        }
+        // Ten more minutes on a full disk: each fire is still decided.
+        for _ in 0..10 {
+            minutes += 1;
+            clock.advance(secs(60));
+            idle(&m).await;
+        }
+        let x = m.metrics_of("tick").unwrap();
+        // The last fire may still wait for its claim (retried within its
+        // grace); while it waits, a fire after it is skipped (overlap).
+        let waiting = u64::from(x.state == BotState::Running);
+        assert_eq!(
+            x.runs + x.skipped + x.missed + waiting,
+            minutes,
+            "every fire decided: {x:?}"
+        );
+        assert!(
+            x.missed >= 4,
+            "fires that could not be claimed are missed: {x:?}"
+        );
+        assert!(m.store_errors() > 0);
+        assert!(
+            bot_seen.lock().unwrap().iter().any(|e| e.kind
+                == EventKind::FiresMissed {
+                    reason: MissReason::StoreUnavailable
+                }),
+            "each unclaimable fire is told"
+        );
+        // The stop waits its grace for the store, on the manual clock.
+        let (report, ()) = tokio::join!(m.stop_async(), async {
+            while m.is_running() {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            clock.advance(secs(10));
+        });
+        assert!(
+            report.unsaved > 0,
+            "what the file could not take is reported"
+        );
+    });
+}

@@ -1,7 +1,7 @@
-#![cfg(feature = "sqlite")]
 //! `SqliteStore` (issue #9): the `Store` contract as `MemoryStore` keeps
 //! it, sessions and recovery across processes, bad files refused and left
 //! as they were, and a measurement of group commit (`#[ignore]`d).
+#![cfg(feature = "sqlite")]
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
