@@ -80,3 +80,41 @@ pub fn random_seconds(n: usize, seed: u64) -> Vec<i64> {
         })
         .collect()
 }
+
+/// What this process costs, read from /proc (Linux): the scheduler and
+/// store benchmarks' idle figures.
+pub mod proc {
+    pub fn status_field(text: &str, key: &str) -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn context_switches() -> u64 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .map(|s| {
+                status_field(&s, "voluntary_ctxt_switches:")
+                    + status_field(&s, "nonvoluntary_ctxt_switches:")
+            })
+            .sum()
+    }
+
+    pub fn cpu_seconds() -> f64 {
+        // Fields 14 and 15 of /proc/self/stat: utime and stime in clock ticks.
+        let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+            return 0.0;
+        };
+        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        ticks / 100.0
+    }
+}

@@ -14,6 +14,8 @@
 //! Linux only (reads /proc).
 
 use std::process::Command;
+
+use botman_bench::proc::{context_switches, cpu_seconds, status_field};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -234,14 +236,6 @@ async fn add(engine: &str) -> String {
     )
 }
 
-fn status_field(text: &str, key: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status").map_or(0, |s| status_field(&s, "VmRSS:") * 1024)
 }
@@ -268,32 +262,6 @@ fn switches_by_thread() -> std::collections::BTreeMap<String, u64> {
             .or_insert(0) += n;
     }
     out
-}
-
-fn context_switches() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .map(|s| {
-            status_field(&s, "voluntary_ctxt_switches:")
-                + status_field(&s, "nonvoluntary_ctxt_switches:")
-        })
-        .sum()
-}
-
-fn cpu_seconds() -> f64 {
-    // Fields 14 and 15 of /proc/self/stat: utime and stime in clock ticks.
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
 }
 
 fn num_cpus() -> usize {

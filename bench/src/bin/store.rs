@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use botman::{Bot, Botman, MemoryStore, Store};
+use botman_bench::proc::{context_switches, cpu_seconds};
 
 const STORES: [&str; 2] = ["memory", "sqlite"];
 
@@ -294,37 +295,4 @@ async fn idle(under: &Under, secs: u64) -> String {
         100.0 * (cpu1 - cpu0) / wall,
         (sw1 - sw0) as f64 / wall,
     )
-}
-
-fn status_field(text: &str, key: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn context_switches() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .map(|s| {
-            status_field(&s, "voluntary_ctxt_switches:")
-                + status_field(&s, "nonvoluntary_ctxt_switches:")
-        })
-        .sum()
-}
-
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
 }

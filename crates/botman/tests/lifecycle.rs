@@ -2,19 +2,17 @@
 //! workers, and a regression test for each bug found when the library was
 //! tried as a new user would (named `bug_N_...` after the list).
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use botman::jiff::Timestamp;
 use botman::{
-    Begun, Bot, BotEvent, BotState, Botman, Clock, EventKind, EventManager, EventType, HistoryPage,
-    JobError, ManualClock, MemoryStore, MissReason, RunEnd, RunId, RunOutcome, RunStart,
-    SavedState, SkipReason, SoftError, Store, StoreError, StoreFuture, StoredRun,
+    Bot, BotEvent, BotState, Botman, Clock, EventKind, EventManager, EventType, JobError,
+    ManualClock, MissReason, RunOutcome, SkipReason, SoftError,
 };
 
 mod common;
+use common::store::TestStore;
 use common::{Gate, WAIT, idle, manager, run, secs, t, until};
 
 fn recorder(events: &EventManager, who: &str) -> Arc<Mutex<Vec<BotEvent>>> {
@@ -555,97 +553,25 @@ fn bug_10_build_errors_keep_their_kind_and_source() {
 
 // ---- the claim path, with a store shared "by other processes" ----
 
-#[derive(Default)]
-struct FakeStore {
-    claims: Mutex<HashSet<(String, Timestamp)>>,
-    failing: AtomicBool,
-    calls: AtomicUsize,
-    /// History and states.
-    mem: MemoryStore,
-}
-
-/// The manager's handle on the fake store (the test keeps another).
-struct Shared(Arc<FakeStore>);
-
-impl Shared {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.0.failing.load(Ordering::SeqCst) {
-            Err(StoreError::new("connection refused"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Store for Shared {
-    fn begin_runs<'a>(&'a self, runs: &'a [RunStart]) -> StoreFuture<'a, Vec<Begun>> {
-        let s = &self.0;
-        s.calls.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move {
-            self.check()?;
-            let mut out = Vec::new();
-            for r in runs {
-                let won = !r.claim
-                    || s.claims
-                        .lock()
-                        .unwrap()
-                        .insert((r.bot.to_string(), r.scheduled.unwrap()));
-                out.push(if won {
-                    s.mem.begin_runs(std::slice::from_ref(r)).await?[0]
-                } else {
-                    Begun::ClaimedElsewhere
-                });
-            }
-            Ok(out)
-        })
-    }
-    fn end_runs<'a>(&'a self, ends: &'a [RunEnd]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            self.check()?;
-            self.0.mem.end_runs(ends).await
-        })
-    }
-    fn save_states<'a>(&'a self, states: &'a [SavedState]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            self.check()?;
-            self.0.mem.save_states(states).await
-        })
-    }
-    fn load_states(&self) -> StoreFuture<'_, Vec<SavedState>> {
-        self.0.mem.load_states()
-    }
-    fn recover(&self, now: Timestamp) -> StoreFuture<'_, Vec<StoredRun>> {
-        self.0.mem.recover(now)
-    }
-    fn history<'a>(
-        &'a self,
-        bot: &'a str,
-        limit: usize,
-        before: Option<RunId>,
-    ) -> StoreFuture<'a, HistoryPage> {
-        self.0.mem.history(bot, limit, before)
-    }
-}
-
 /// A manager on a fake shared store with the `tick` bot (every minute, a
 /// 10 s misfire grace), started, and a recorder of tick's events.
 struct StoreCase {
     clock: ManualClock,
-    store: Arc<FakeStore>,
+    store: Arc<TestStore>,
     events: EventManager,
     m: Botman,
     n: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<BotEvent>>>,
 }
 
-fn store_case(prepare: impl FnOnce(&FakeStore)) -> StoreCase {
+fn store_case(prepare: impl FnOnce(&TestStore)) -> StoreCase {
     let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-    let store = Arc::new(FakeStore::default());
+    let store = TestStore::shared_memory();
     prepare(&store);
     let events = EventManager::new();
     let m = Botman::builder()
         .clock(clock.clone())
-        .store(Shared(Arc::clone(&store)))
+        .store(Arc::clone(&store))
         .event_manager(events.clone())
         .build()
         .unwrap();
@@ -688,22 +614,19 @@ fn claims_won_and_lost() {
     run(async {
         // Another process already claimed 00:02.
         let c = store_case(|s| {
-            s.claims
+            s.claimed_elsewhere
                 .lock()
                 .unwrap()
                 .insert(("tick".into(), t("2025-01-01T00:02:00Z")));
         });
-        let StoreCase {
-            clock, store, m, n, ..
-        } = &c;
+        let StoreCase { clock, m, n, .. } = &c;
         clock.advance(secs(60));
         until(m, "tick", "won 00:01", |b| b.successes == 1).await;
+        // The won claim is the store's row of the run.
+        let h = m.history_async("tick", 10).await.unwrap();
         assert!(
-            store
-                .claims
-                .lock()
-                .unwrap()
-                .contains(&("tick".into(), t("2025-01-01T00:01:00Z")))
+            h.iter()
+                .any(|r| r.scheduled == Some(t("2025-01-01T00:01:00Z")))
         );
         clock.advance(secs(60));
         until(m, "tick", "lost 00:02", |b| b.skipped == 1).await;
@@ -787,7 +710,10 @@ fn a_store_failing_past_the_grace_misses_the_fire_and_says_so() {
             }
         );
         assert_eq!(missed.event_type, EventType::Error);
-        assert_eq!(missed.data["error"], "store error: connection refused");
+        assert_eq!(
+            missed.data["error"],
+            "store error: database or disk is full"
+        );
         // The scheduler goes on: the next fire runs once the store is back.
         store.failing.store(false, Ordering::SeqCst);
         clock.set(t("2025-01-01T00:02:00Z"));

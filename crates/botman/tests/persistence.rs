@@ -6,17 +6,17 @@
 //! a `SqliteStore` on a temporary file. Unclean ends (a process killed
 //! mid-run) are in `sqlite_process.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use botman::jiff::Timestamp;
 use botman::{
-    Begun, Bot, BotEvent, BotState, Botman, EventKind, EventManager, HistoryPage, JobError,
-    ManualClock, MemoryStore, Misfire, MissReason, RunEnd, RunId, RunOutcome, RunStart, SavedState,
-    SkipReason, Store, StoreError, StoreFuture, StoredRun, Trigger,
+    Bot, BotEvent, BotState, Botman, EventKind, EventManager, JobError, ManualClock, MemoryStore,
+    Misfire, MissReason, RunId, RunOutcome, SkipReason, Store, StoredRun, Trigger,
 };
 
 mod common;
+use common::store::TestStore;
 use common::{idle, run, secs, t, until};
 
 /// Where a test's managers keep their runs: the same store for every
@@ -51,7 +51,7 @@ impl Backing {
     #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
     async fn open(&self, retention: usize, shared: bool) -> Arc<dyn Store> {
         match self {
-            Backing::Memory(m) if shared => Arc::new(SharedMemory(Arc::clone(m))),
+            Backing::Memory(m) if shared => TestStore::over(Arc::clone(m) as Arc<dyn Store>, true),
             Backing::Memory(m) => Arc::clone(m) as Arc<dyn Store>,
             #[cfg(feature = "sqlite")]
             Backing::Sqlite(dir) => Arc::new(
@@ -63,92 +63,6 @@ impl Backing {
                 .expect("open the SQLite store"),
             ),
         }
-    }
-}
-
-/// A memory store that says it is shared, so managers claim their fires.
-struct SharedMemory(Arc<MemoryStore>);
-
-impl Store for SharedMemory {
-    fn begin_runs<'a>(&'a self, runs: &'a [RunStart]) -> StoreFuture<'a, Vec<Begun>> {
-        self.0.begin_runs(runs)
-    }
-    fn end_runs<'a>(&'a self, ends: &'a [RunEnd]) -> StoreFuture<'a, ()> {
-        self.0.end_runs(ends)
-    }
-    fn save_states<'a>(&'a self, states: &'a [SavedState]) -> StoreFuture<'a, ()> {
-        self.0.save_states(states)
-    }
-    fn load_states(&self) -> StoreFuture<'_, Vec<SavedState>> {
-        self.0.load_states()
-    }
-    fn recover(&self, now: Timestamp) -> StoreFuture<'_, Vec<StoredRun>> {
-        self.0.recover(now)
-    }
-    fn history<'a>(
-        &'a self,
-        bot: &'a str,
-        limit: usize,
-        before: Option<RunId>,
-    ) -> StoreFuture<'a, HistoryPage> {
-        self.0.history(bot, limit, before)
-    }
-}
-
-/// A store that fails every call while `failing` is set.
-struct Flaky {
-    inner: Arc<dyn Store>,
-    failing: Arc<AtomicBool>,
-}
-
-impl Flaky {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::with_kind(
-                botman::StoreErrorKind::Full,
-                "database or disk is full",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Store for Flaky {
-    fn begin_runs<'a>(&'a self, runs: &'a [RunStart]) -> StoreFuture<'a, Vec<Begun>> {
-        Box::pin(async move {
-            self.check()?;
-            self.inner.begin_runs(runs).await
-        })
-    }
-    fn end_runs<'a>(&'a self, ends: &'a [RunEnd]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            self.check()?;
-            self.inner.end_runs(ends).await
-        })
-    }
-    fn save_states<'a>(&'a self, states: &'a [SavedState]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            self.check()?;
-            self.inner.save_states(states).await
-        })
-    }
-    fn load_states(&self) -> StoreFuture<'_, Vec<SavedState>> {
-        self.inner.load_states()
-    }
-    fn recover(&self, now: Timestamp) -> StoreFuture<'_, Vec<StoredRun>> {
-        self.inner.recover(now)
-    }
-    fn history<'a>(
-        &'a self,
-        bot: &'a str,
-        limit: usize,
-        before: Option<RunId>,
-    ) -> StoreFuture<'a, HistoryPage> {
-        self.inner.history(bot, limit, before)
-    }
-    fn is_shared(&self) -> bool {
-        self.inner.is_shared()
     }
 }
 
@@ -537,13 +451,10 @@ fn a_store_failing_mid_run_loses_nothing() {
             let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
             let events = EventManager::new();
             let seen = recorder(&events, "m");
-            let failing = Arc::new(AtomicBool::new(false));
-            let flaky = Flaky {
-                inner: b.open(1000, false).await,
-                failing: Arc::clone(&failing),
-            };
-            let shared = flaky.is_shared();
-            let m = build(&clock, Arc::new(flaky), &events);
+            let inner = b.open(1000, false).await;
+            let shared = inner.is_shared();
+            let flaky = TestStore::over(inner, shared);
+            let m = build(&clock, Arc::clone(&flaky) as Arc<dyn Store>, &events);
             let n = Arc::new(AtomicUsize::new(0));
             m.add_bot(
                 Bot::builder("tick")
@@ -558,7 +469,7 @@ fn a_store_failing_mid_run_loses_nothing() {
             idle(&m).await;
             clock.advance(secs(60));
             until(&m, "tick", "first run", |x| x.successes == 1).await;
-            failing.store(true, Ordering::SeqCst);
+            flaky.fail(true);
             for _ in 0..3 {
                 clock.advance(secs(60));
                 idle(&m).await;
@@ -572,7 +483,7 @@ fn a_store_failing_mid_run_loses_nothing() {
                 assert_eq!(n.load(Ordering::SeqCst), 4, "{store}");
             }
             assert!(m.store_errors() > 0, "{store}");
-            failing.store(false, Ordering::SeqCst);
+            flaky.fail(false);
             clock.advance(secs(60));
             // Shared: the 00:02 fire ran once claimed; while it waited for
             // its claim it was the run in flight, so 00:03 to 00:05 were
@@ -619,13 +530,11 @@ fn a_store_failing_mid_run_loses_nothing() {
 fn stop_reports_rows_the_store_never_took() {
     run(async {
         let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-        let failing = Arc::new(AtomicBool::new(true));
+        let flaky = TestStore::over(Arc::new(MemoryStore::new()), false);
+        flaky.fail(true);
         let m = Botman::builder()
             .clock(clock.clone())
-            .store(Flaky {
-                inner: Arc::new(MemoryStore::new()),
-                failing: Arc::clone(&failing),
-            })
+            .store(flaky)
             .shutdown_grace(secs(0))
             .event_manager(EventManager::new())
             .build()
