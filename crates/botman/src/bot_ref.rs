@@ -135,7 +135,12 @@ impl BotRef {
     /// [`Botman::history`](crate::Botman::history). Blocking; from async
     /// code use [`history_async`](BotRef::history_async).
     pub fn history(&self, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        crate::Botman::from_core(Arc::clone(&self.core)).history(&self.entry.name, limit)
+        crate::Botman::from_core(Arc::clone(&self.core)).history_blocking(
+            &self.entry.name,
+            limit,
+            "BotRef::history()",
+            "BotRef::history_async().await",
+        )
     }
 
     /// [`history`](BotRef::history), from async code.

@@ -73,6 +73,10 @@ enum Kind {
         message: String,
     },
     RuntimeGone,
+    CannotBlock {
+        call: &'static str,
+        instead: &'static str,
+    },
     Store {
         source: crate::store::StoreError,
     },
@@ -160,6 +164,11 @@ impl Error {
         Error::new(Kind::RuntimeGone)
     }
 
+    /// A blocking call made inside a current-thread tokio runtime.
+    pub(crate) fn cannot_block(call: &'static str, instead: &'static str) -> Error {
+        Error::new(Kind::CannotBlock { call, instead })
+    }
+
     pub(crate) fn store(source: crate::store::StoreError) -> Error {
         Error::new(Kind::Store { source })
     }
@@ -222,10 +231,14 @@ impl Error {
         matches!(self.inner.kind, Kind::InvalidWebhook { .. })
     }
 
-    /// The async runtime could not be started, or the runtime the manager
-    /// was built in has shut down.
+    /// The async runtime could not be started, the runtime the manager was
+    /// built in has shut down, or a blocking call was made inside a
+    /// current-thread runtime.
     pub fn is_runtime(&self) -> bool {
-        matches!(self.inner.kind, Kind::Runtime { .. } | Kind::RuntimeGone)
+        matches!(
+            self.inner.kind,
+            Kind::Runtime { .. } | Kind::RuntimeGone | Kind::CannotBlock { .. }
+        )
     }
 }
 
@@ -262,6 +275,11 @@ impl fmt::Display for Error {
             Kind::InvalidWebhook { url, message } => write!(f, "invalid webhook {url}: {message}"),
             Kind::Runtime { message } => write!(f, "could not start the async runtime: {message}"),
             Kind::Store { source } => write!(f, "{source}"),
+            Kind::CannotBlock { call, instead } => write!(
+                f,
+                "{call} cannot block inside a current-thread tokio runtime (what it waits for \
+                 needs that very thread): use `{instead}` there"
+            ),
             Kind::RuntimeGone => f.write_str(
                 "the tokio runtime this manager was built in has shut down; build the manager \
                  again inside a running runtime, or outside any runtime so it owns one",

@@ -96,7 +96,13 @@
 //! scheduled instant it handled follow its [`Misfire`] policy (each missed
 //! fire a row, [`MissReason::Late`]). A fire already claimed is never run
 //! again. A bot added later, while running, takes back its state as it is
-//! added.
+//! added. The totals of [`BotMetrics`] (runs, errors, ...) count this
+//! process's life; the history is where the runs before it are.
+//!
+//! History is "newest first" in the order rows were recorded (a later row
+//! has a larger [`RunId`]), which after a restart puts the catch-up run of
+//! a downtime before the missed-fire rows recorded just after it. Skipped
+//! and missed rows count toward each bot's retention like runs.
 //!
 //! # Policies
 //!

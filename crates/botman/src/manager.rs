@@ -460,12 +460,24 @@ impl Botman {
     /// Errors: the store failed ([`Error::is_store`]); called inside a
     /// current-thread tokio runtime ([`Error::is_runtime`]).
     pub fn history(&self, bot: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        self.history_blocking(
+            bot,
+            limit,
+            "Botman::history()",
+            "Botman::history_async().await",
+        )
+    }
+
+    /// [`history`](Botman::history), said of the call the user made.
+    pub(crate) fn history_blocking(
+        &self,
+        bot: &str,
+        limit: usize,
+        call: &'static str,
+        instead: &'static str,
+    ) -> Result<Vec<StoredRun>, Error> {
         self.block_on(self.history_async(bot, limit))
-            .unwrap_or_else(|| {
-                Err(Error::runtime(
-                    "Botman::history() cannot block inside a current-thread tokio runtime: use `history_async().await`",
-                ))
-            })
+            .unwrap_or_else(|| Err(Error::cannot_block(call, instead)))
     }
 
     /// [`history`](Botman::history), from async code.

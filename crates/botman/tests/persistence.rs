@@ -693,3 +693,38 @@ fn a_sqlite_file_that_fills_up_mid_run_stops_nothing_and_loses_nothing_silently(
         );
     });
 }
+
+#[test]
+fn history_in_a_current_thread_runtime_says_what_to_call_instead() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let m = Botman::builder()
+            .event_manager(EventManager::new())
+            .build()
+            .unwrap();
+        m.add_bot(
+            Bot::builder("b")
+                .schedule("@yearly")
+                .job(|| Ok::<_, std::io::Error>(()))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let e = m.history("b", 1).unwrap_err();
+        assert!(e.is_runtime(), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("use `Botman::history_async().await` there"),
+            "{e}"
+        );
+        let e = m.bot("b").unwrap().history(1).unwrap_err();
+        assert!(
+            e.to_string().starts_with("BotRef::history() cannot block"),
+            "{e}"
+        );
+        assert!(m.history_async("b", 1).await.unwrap().is_empty());
+    });
+}

@@ -968,3 +968,54 @@ fn measure_group_commit_against_memory() {
         assert_eq!(seen.len(), 1000);
     });
 }
+
+// ------------------------------------------ found by a new user (review) ----
+
+#[test]
+fn err_an_empty_path_is_refused() {
+    run(async {
+        let e = SqliteStore::open("").await.expect_err("an empty path");
+        assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+        assert!(e.message().contains("path is empty"), "{e}");
+        assert!(!Path::new("-sessions").exists(), "nothing created");
+    });
+}
+
+#[test]
+fn ok_a_huge_history_limit_is_all_rows() {
+    run(async {
+        let dir = temp();
+        let s = SqliteStore::open(dir.path().join("h.db")).await.unwrap();
+        s.begin_runs(&[claim("a", 1), claim("a", 2)]).await.unwrap();
+        for limit in [usize::MAX, i64::MAX as usize, i64::MAX as usize + 1] {
+            let page = s.history("a", limit, None).await.unwrap();
+            assert_eq!((page.runs.len(), page.next), (2, None), "limit {limit}");
+        }
+        s.close().await;
+    });
+}
+
+#[test]
+fn ok_dropping_the_store_leaves_the_file_closed() {
+    run(async {
+        let dir = temp();
+        let path = dir.path().join("d.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        s.begin_runs(&[claim("a", 1)]).await.unwrap();
+        // A manager holding it, dropped at the end of `main`, drops it so.
+        drop(s);
+        let wal = dir.path().join("d.db-wal");
+        assert!(
+            !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+            "the WAL was folded back before drop returned"
+        );
+        let sessions = dir.path().join("d.db-sessions");
+        assert!(!sessions.exists(), "the session ended before drop returned");
+        // The whole store is in the database file alone.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let s = SqliteStore::open(&copy).await.unwrap();
+        assert_eq!(s.history("a", 10, None).await.unwrap().runs.len(), 1);
+        s.close().await;
+    });
+}

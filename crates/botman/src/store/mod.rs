@@ -278,7 +278,8 @@ pub struct StoredRun {
     pub outcome: Option<RunOutcome>,
     /// Attempts made.
     pub attempts: u32,
-    /// The last error, or why the fire did not run.
+    /// The last error of a run; for a missed fire, why it was missed (a
+    /// skipped fire's reason is its [`RunOutcome::Skipped`] reason).
     pub error: Option<String>,
     /// The node (host) of the manager that ran it.
     pub node: Option<String>,

@@ -187,6 +187,24 @@ pub struct SqliteStore {
     lock: File,
     /// Closed when the store's thread has closed the file.
     done: oneshot::Receiver<()>,
+    /// The store's thread, joined when the store drops — last, after the
+    /// channels above closed: a process that drops its store (its manager)
+    /// and exits leaves the file closed (the WAL folded back, the session
+    /// ended), not mid-close.
+    thread: Joined,
+}
+
+/// Joins the store's thread on drop.
+struct Joined(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            // The thread ends once the channels are closed; it never waits
+            // for anything this thread holds.
+            let _ = t.join();
+        }
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -217,13 +235,22 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
+        if path.as_os_str().is_empty() {
+            // SQLite would open a private temporary database per
+            // connection: a store that keeps nothing.
+            return Err(StoreError::with_kind(
+                crate::store::StoreErrorKind::Unavailable,
+                "opening the SQLite store: the path is empty; give the database file's path",
+            ));
+        }
         let settings = open::Settings {
             node: options.node_or_host(),
             retention: options.retention,
             busy_timeout: options.busy_timeout,
             max_page_count: options.max_page_count,
         };
-        let opened = worker::spawn(path.clone(), settings.clone())?;
+        let (opened, thread) = worker::spawn(path.clone(), settings.clone())?;
+        let thread = Joined(Some(thread));
         let handles = opened.await.map_err(|_| worker::stopped(&path))??;
         Ok(SqliteStore {
             path,
@@ -234,6 +261,7 @@ impl SqliteStore {
             retention: settings.retention,
             lock: handles.lock,
             done: handles.done,
+            thread,
         })
     }
 
@@ -243,17 +271,20 @@ impl SqliteStore {
     /// Runs still in flight stay so, for a later
     /// [`recover`](Store::recover).
     ///
-    /// Dropping the store closes it too, without waiting.
+    /// Dropping the store closes it too, and waits (blocking) for the
+    /// same; from async code, `close().await` does not block.
     pub async fn close(self) {
         let SqliteStore {
             writes,
             reads,
             lock,
             done,
+            thread,
             ..
         } = self;
         drop((writes, reads, lock));
         let _ = done.await;
+        drop(thread);
     }
 
     /// The file's path, as given to [`open`](SqliteStore::open).

@@ -76,11 +76,17 @@ pub(super) fn stopped(path: &Path) -> StoreError {
 pub(super) fn spawn(
     path: PathBuf,
     settings: Settings,
-) -> Result<oneshot::Receiver<Result<Handles, StoreError>>, StoreError> {
+) -> Result<
+    (
+        oneshot::Receiver<Result<Handles, StoreError>>,
+        std::thread::JoinHandle<()>,
+    ),
+    StoreError,
+> {
     let (tx, rx) = oneshot::channel();
     let name = format!("botman-sqlite {}", path.display());
     let thread_path = path.clone();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(name)
         .spawn(move || {
             let path = thread_path;
@@ -100,7 +106,7 @@ pub(super) fn spawn(
             rt.block_on(serve(path, settings, tx));
         })
         .map_err(|e| super::unavailable(&path, format!("starting the store's thread: {e}")))?;
-    Ok(rx)
+    Ok((rx, thread))
 }
 
 async fn serve(
@@ -199,7 +205,7 @@ async fn history(
     before: Option<RunId>,
 ) -> Result<HistoryPage, StoreError> {
     // One row more than asked tells whether older rows remain.
-    let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
     let rows = sqlx::query(&format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE bot = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
     ))
