@@ -507,6 +507,7 @@ fn a_store_failing_mid_run_loses_nothing() {
                 "{store}: every skip has its row"
             );
             assert_eq!(h.len(), 5, "{store}: one row per fire: {h:#?}");
+            assert!(events.wait_until_empty(common::WAIT), "events delivered");
             let kinds: Vec<EventKind> = seen.lock().unwrap().iter().map(|e| e.kind).collect();
             let failed = kinds
                 .iter()
@@ -673,6 +674,7 @@ fn a_sqlite_file_that_fills_up_mid_run_stops_nothing_and_loses_nothing_silently(
             "fires that could not be claimed are missed: {x:?}"
         );
         assert!(m.store_errors() > 0);
+        assert!(events.wait_until_empty(common::WAIT), "events delivered");
         assert!(
             bot_seen.lock().unwrap().iter().any(|e| e.kind
                 == EventKind::FiresMissed {

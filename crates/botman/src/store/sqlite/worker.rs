@@ -73,16 +73,13 @@ pub(super) fn stopped(path: &Path) -> StoreError {
 
 /// Starts the store's thread, which opens the file and answers with the
 /// handles (or why it could not open).
-pub(super) fn spawn(
-    path: PathBuf,
-    settings: Settings,
-) -> Result<
-    (
-        oneshot::Receiver<Result<Handles, StoreError>>,
-        std::thread::JoinHandle<()>,
-    ),
-    StoreError,
-> {
+/// The store's thread: the answer of its opening, and the thread.
+pub(super) type Spawned = (
+    oneshot::Receiver<Result<Handles, StoreError>>,
+    std::thread::JoinHandle<()>,
+);
+
+pub(super) fn spawn(path: PathBuf, settings: Settings) -> Result<Spawned, StoreError> {
     let (tx, rx) = oneshot::channel();
     let name = format!("botman-sqlite {}", path.display());
     let thread_path = path.clone();
