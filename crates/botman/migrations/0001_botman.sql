@@ -69,3 +69,22 @@ CREATE TABLE sessions (
     pid INTEGER NOT NULL,
     started_at INTEGER NOT NULL
 );
+
+-- For operators at the sqlite3 prompt: the runs with readable times
+-- (UTC, RFC 3339) and durations, newest first by id.
+CREATE VIEW runs_readable AS
+SELECT
+    id,
+    bot,
+    trigger,
+    strftime('%Y-%m-%dT%H:%M:%fZ', scheduled_at / 1e6, 'unixepoch') AS scheduled,
+    strftime('%Y-%m-%dT%H:%M:%fZ', started_at / 1e6, 'unixepoch') AS started,
+    strftime('%Y-%m-%dT%H:%M:%fZ', finished_at / 1e6, 'unixepoch') AS finished,
+    round((finished_at - started_at) / 1e3, 3) AS duration_ms,
+    coalesce(outcome, 'in flight') AS outcome,
+    reason,
+    attempts,
+    error,
+    node,
+    exit_code
+FROM runs;

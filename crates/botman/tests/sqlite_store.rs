@@ -1011,6 +1011,18 @@ fn ok_dropping_the_store_leaves_the_file_closed() {
         );
         let sessions = dir.path().join("d.db-sessions");
         assert!(!sessions.exists(), "the session ended before drop returned");
+        // Operators read it with readable times.
+        let mut c = raw(&path).await;
+        let (scheduled, outcome): (String, String) =
+            sqlx::query_as("SELECT scheduled, outcome FROM runs_readable")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(
+            (scheduled.as_str(), outcome.as_str()),
+            ("2025-01-01T00:01:00.000Z", "in flight")
+        );
+        c.close().await.unwrap();
         // The whole store is in the database file alone.
         let copy = dir.path().join("copy.db");
         std::fs::copy(&path, &copy).unwrap();
