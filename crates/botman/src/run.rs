@@ -81,6 +81,9 @@ pub enum SkipReason {
     ClaimedElsewhere,
     /// The bot was removed before the fire could start.
     Removed,
+    /// The manager stopped before the fire could start (the later fires of
+    /// a batch decided at once).
+    Stopped,
 }
 
 impl SkipReason {
@@ -94,6 +97,7 @@ impl SkipReason {
             SkipReason::QueueFull => "queue_full",
             SkipReason::ClaimedElsewhere => "claimed_elsewhere",
             SkipReason::Removed => "removed",
+            SkipReason::Stopped => "stopped",
         }
     }
 }
@@ -108,7 +112,7 @@ impl FromStr for SkipReason {
     type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<SkipReason, crate::Error> {
-        const ALL: [SkipReason; 7] = [
+        const ALL: [SkipReason; 8] = [
             SkipReason::Paused,
             SkipReason::CoolDown,
             SkipReason::Overlap,
@@ -116,6 +120,7 @@ impl FromStr for SkipReason {
             SkipReason::QueueFull,
             SkipReason::ClaimedElsewhere,
             SkipReason::Removed,
+            SkipReason::Stopped,
         ];
         ALL.into_iter()
             .find(|r| r.as_str() == s)

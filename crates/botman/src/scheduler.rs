@@ -367,6 +367,7 @@ impl Core {
             SkipReason::QueueFull => "overlap: a fire already waits",
             SkipReason::ClaimedElsewhere => "claimed by another process",
             SkipReason::Removed => "bot removed",
+            SkipReason::Stopped => "the manager stopped",
         };
         let event_type = if reason == SkipReason::ClaimedElsewhere {
             EventType::Debug
@@ -591,12 +592,13 @@ impl Core {
         // The loop is due to look at the heap as it starts.
         let mut deadline = Some(started);
         loop {
+            // Seen, also by a loop about to end (a stopped manager is idle).
+            self.exec.activity.woke();
             if !self.running.load(Ordering::SeqCst)
                 || self.loop_epoch.load(Ordering::SeqCst) != epoch
             {
                 return;
             }
-            self.exec.activity.woke();
             // Made before reading the clock: a jump after it completes it.
             let moved_back = self.clock.moved_back();
             let now = self.clock.now();
@@ -934,6 +936,12 @@ impl Core {
         self.exec.rt.spawn(async move {
             let _busy = busy;
             for (i, (at, trigger)) in fires.into_iter().enumerate() {
+                if i > 0 && !core.running.load(Ordering::SeqCst) {
+                    // Stopped meanwhile: what has not started does not.
+                    lock(&bot.st).skipped();
+                    core.skip_fire(&bot, trigger, SkipReason::Stopped, at);
+                    continue;
+                }
                 if i > 0 {
                     let admission = {
                         let mut st = lock(&bot.st);

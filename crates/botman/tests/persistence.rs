@@ -730,3 +730,47 @@ fn history_in_a_current_thread_runtime_says_what_to_call_instead() {
         assert!(m.history_async("b", 1).await.unwrap().is_empty());
     });
 }
+
+#[test]
+fn fires_of_a_batch_not_started_when_the_manager_stops_are_rows() {
+    run(async {
+        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+        let m = Botman::builder()
+            .clock(clock.clone())
+            .shutdown_grace(secs(0))
+            .event_manager(EventManager::new())
+            .build()
+            .unwrap();
+        let (gate, job) = common::Gate::new();
+        m.add_bot(
+            Bot::builder("batch")
+                .schedule("* * * * *")
+                .misfire(Misfire::RunAll { max: 5 })
+                .misfire_grace(secs(30))
+                .job(job)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        m.start();
+        idle(&m).await;
+        // 00:01 ... 00:09 late (5 run), 00:10 on time: six in one batch.
+        clock.set(t("2025-01-01T00:10:00Z"));
+        until(&m, "batch", "the first started", |x| x.runs == 1).await;
+        let report = m.stop_async().await;
+        assert_eq!(report.abandoned, ["batch"]);
+        gate.open();
+        assert!(m.wait_idle(common::WAIT).await, "a stopped manager is idle");
+        let h = m.history_async("batch", 100).await.unwrap();
+        let stopped = h
+            .iter()
+            .filter(|r| r.outcome == Some(RunOutcome::Skipped(SkipReason::Stopped)))
+            .count();
+        assert_eq!(stopped, 5, "{h:#?}");
+        assert_eq!(
+            m.metrics_of("batch").unwrap().runs,
+            1,
+            "nothing started after the stop"
+        );
+    });
+}
