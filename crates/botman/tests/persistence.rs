@@ -650,7 +650,15 @@ fn a_sqlite_file_that_fills_up_mid_run_stops_nothing_and_loses_nothing_silently(
         let mut minutes = 0u64;
         while !full(&seen) {
             minutes += 1;
-            assert!(minutes < 2_000, "the file never filled up");
+            assert!(
+                minutes < 2_000,
+                "the file never filled up: {:?}",
+                seen.lock()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.description.clone())
+                    .collect::<Vec<_>>()
+            );
             clock.advance(secs(60));
             idle(&m).await;
         }
