@@ -49,20 +49,20 @@ fn json<T: serde::Serialize>(rows: &T) -> Result<String, StoreError> {
 /// it reaches the writer.
 #[derive(Debug)]
 pub(super) struct BeginBatch {
-    /// The rows to insert, in order; claims are inserted `OR IGNORE`.
-    pub(super) rows: Vec<Candidate>,
+    /// The rows to insert, `[bot, trigger, scheduled, started, claim]`,
+    /// in order; claims are inserted `OR IGNORE`.
+    pub(super) json: String,
+    rows: Vec<Candidate>,
     /// Per start, the row it inserts; `None` for a repeat of a claim made
     /// earlier in the same batch (claimed elsewhere: by that start).
     slots: Vec<Option<usize>>,
 }
 
 #[derive(Debug)]
-pub(super) struct Candidate {
-    pub(super) bot: Arc<str>,
-    pub(super) trigger: &'static str,
-    pub(super) scheduled: Option<i64>,
-    pub(super) started: i64,
-    pub(super) claim: bool,
+struct Candidate {
+    bot: Arc<str>,
+    scheduled: Option<i64>,
+    claim: bool,
 }
 
 /// A row read back after an insert of begun runs: `(id, bot,
@@ -83,6 +83,7 @@ impl BeginBatch {
         let mut seen = HashSet::new();
         let mut rows = Vec::with_capacity(runs.len());
         let mut slots = Vec::with_capacity(runs.len());
+        let mut encoded = Vec::with_capacity(runs.len());
         for r in runs {
             let scheduled = r.scheduled.map(micros);
             let claim = r.claim && scheduled.is_some();
@@ -91,15 +92,29 @@ impl BeginBatch {
                 continue;
             }
             slots.push(Some(rows.len()));
+            encoded.push((
+                &*r.bot,
+                r.trigger.as_str(),
+                scheduled,
+                micros(r.started),
+                u8::from(claim),
+            ));
             rows.push(Candidate {
                 bot: Arc::clone(&r.bot),
-                trigger: r.trigger.as_str(),
                 scheduled,
-                started: micros(r.started),
                 claim,
             });
         }
-        Ok(BeginBatch { rows, slots })
+        Ok(BeginBatch {
+            json: json(&encoded)?,
+            rows,
+            slots,
+        })
+    }
+
+    /// The rows the batch sends.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
     }
 }
 
@@ -447,7 +462,7 @@ mod tests {
             start("b", Some("2025-01-01T00:00:00Z"), Trigger::Scheduled),
         ];
         let batch = BeginBatch::new(&runs).unwrap();
-        assert_eq!(batch.rows.len(), 3, "the repeated claim is not sent");
+        assert_eq!(batch.len(), 3, "the repeated claim is not sent");
         // A second batch of the group repeats a's claim.
         let again = BeginBatch::new(&runs[..1]).unwrap();
         let at = micros(t("2025-01-01T00:00:00Z"));

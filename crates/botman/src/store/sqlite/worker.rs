@@ -529,31 +529,12 @@ const LAST_ID: &str = "\
 SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0),
            coalesce((SELECT max(id) FROM runs), 0))";
 
-/// Rows per insert statement of begun runs (7 parameters each, far below
-/// SQLite's limit). Smaller statements take the remainder in powers of
-/// two, so a handful of statement texts (each prepared once and cached)
-/// serve every group size.
-const BEGIN_CHUNK: usize = 256;
+const INSERT_BEGUN: &str = "\
+INSERT OR IGNORE INTO runs (bot, trigger, scheduled_at, started_at, node, session, claimed)
+SELECT value->>0, value->>1, value->>2, value->>3, ?2, ?3, value->>4
+FROM json_each(?1) ORDER BY key";
 
-/// The sizes of the insert statements for `n` rows, largest first.
-fn chunks(mut n: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    while n >= BEGIN_CHUNK {
-        out.push(BEGIN_CHUNK);
-        n -= BEGIN_CHUNK;
-    }
-    let mut size = BEGIN_CHUNK / 2;
-    while n > 0 {
-        if n >= size {
-            out.push(size);
-            n -= size;
-        }
-        size /= 2;
-    }
-    out
-}
-
-/// The begun runs of a group, in a few inserts (see [`chunks`]). A claim already taken (or
+/// The begun runs of a group, in one insert. A claim already taken (or
 /// repeated in the group) is ignored by the unique index on claims. When
 /// every row went in, their ids are exactly the `n` after the last id
 /// before the insert (AUTOINCREMENT ids grow in insert order, and this
@@ -572,35 +553,17 @@ async fn begin(
         .fetch_one(&mut *conn)
         .await
         .map_err(err)?;
-    // The values bound as they are (no JSON to encode and parse again).
-    let rows: Vec<&codec::Candidate> = batches.iter().flat_map(|b| b.rows.iter()).collect();
-    let total = rows.len();
-    let mut inserted = 0u64;
-    let mut last_id = before;
-    let mut at = 0;
-    for size in chunks(total) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT OR IGNORE INTO runs \
-             (bot, trigger, scheduled_at, started_at, node, session, claimed) ",
-        );
-        q.push_values(&rows[at..at + size], |mut v, c| {
-            v.push_bind(&*c.bot)
-                .push_bind(c.trigger)
-                .push_bind(c.scheduled)
-                .push_bind(c.started)
-                .push_bind(node)
-                .push_bind(session)
-                .push_bind(c.claim);
-        });
-        let done = q.build().execute(&mut *conn).await.map_err(err)?;
-        inserted += done.rows_affected();
-        if done.rows_affected() > 0 {
-            last_id = done.last_insert_rowid();
-        }
-        at += size;
-    }
-    let n = i64::try_from(inserted).unwrap_or(i64::MAX);
-    if usize::try_from(n).is_ok_and(|n| n == total) && last_id - before == n {
+    let json = codec::concat(batches.iter().map(|b| b.json.as_str()));
+    let total: usize = batches.iter().map(|b| b.len()).sum();
+    let done = sqlx::query(INSERT_BEGUN)
+        .bind(&json)
+        .bind(node)
+        .bind(session)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    let n = i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+    if usize::try_from(n).is_ok_and(|n| n == total) && done.last_insert_rowid() - before == n {
         return Ok(codec::begun_in_order(batches, before + 1));
     }
     let rows: Vec<Inserted> =
@@ -855,21 +818,5 @@ fn stray_locks(dir: &Path, me: &str, others: &[String], group: &mut Group) {
         if let Some(held) = session::gone(&path) {
             group.dead.push((path, held));
         }
-    }
-}
-
-#[cfg(test)]
-mod chunk_tests {
-    use super::*;
-
-    #[test]
-    fn ok_chunks_cover_every_row_with_few_statement_sizes() {
-        for n in [0, 1, 2, 3, 255, 256, 257, 511, 10_000] {
-            let c = chunks(n);
-            assert_eq!(c.iter().sum::<usize>(), n, "{n}");
-            assert!(c.iter().all(|s| s.is_power_of_two() && *s <= BEGIN_CHUNK));
-            assert!(c.windows(2).all(|w| w[0] >= w[1]), "largest first: {c:?}");
-        }
-        assert_eq!(chunks(300), [256, 32, 8, 4]);
     }
 }
