@@ -118,3 +118,49 @@ pub mod proc {
         ticks / 100.0
     }
 }
+
+/// Runs a benchmark binary whose every (scenario, subject) pair is measured
+/// in a fresh child process (its RSS and CPU figures its own): as the
+/// parent, runs the children and prints their lines under a heading per
+/// scenario; as a child (`<scenario> <subject> <seconds>`), runs `child`
+/// on a two-thread runtime and prints its line.
+pub fn children<F, Fut>(scenarios: &[(&str, u64)], subjects: &[&str], child: F)
+where
+    F: FnOnce(String, String, u64) -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 4 {
+        let secs: u64 = args[3].parse().unwrap_or(10);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let line = rt.block_on(child(args[1].clone(), args[2].clone(), secs));
+        println!("{line}");
+        return;
+    }
+    let exe = std::env::current_exe().expect("own path");
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(
+            |_| "unknown kernel".to_owned(),
+            |s| format!("Linux {}", s.trim())
+        )
+    );
+    for (scenario, secs) in scenarios {
+        println!("\n## {scenario}");
+        for subject in subjects {
+            let out = std::process::Command::new(&exe)
+                .args([*scenario, *subject, &secs.to_string()])
+                .output()
+                .expect("child");
+            print!("{subject}: {}", String::from_utf8_lossy(&out.stdout));
+            if !out.status.success() {
+                println!("  (failed: {})", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
+}

@@ -13,8 +13,6 @@
 //! scheduler` (about four minutes), or `... -- quick` for shorter windows.
 //! Linux only (reads /proc).
 
-use std::process::Command;
-
 use botman_bench::proc::{context_switches, cpu_seconds, status_field};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,43 +21,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const ENGINES: [&str; 2] = ["botman", "tokio-cron-scheduler"];
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() >= 4 {
-        // Child: <scenario> <engine> <seconds>
-        let secs: u64 = args[3].parse().unwrap_or(30);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let line = rt.block_on(run(&args[1], &args[2], secs));
-        println!("{line}");
-        return;
-    }
-    let quick = args.get(1).is_some_and(|a| a == "quick");
+    let quick = std::env::args().nth(1).is_some_and(|a| a == "quick");
     let (idle_s, late_s) = if quick { (5, 10) } else { (30, 60) };
-    let exe = std::env::current_exe().expect("own path");
-    println!("machine: {} cores; {}", num_cpus(), kernel());
-    for (scenario, secs) in [
-        ("idle", idle_s),
-        ("lateness", late_s),
-        ("burst", 10),
-        ("add", 0),
-    ] {
-        println!("\n## {scenario}");
-        for engine in ENGINES {
-            let out = Command::new(&exe)
-                .args([scenario, engine, &secs.to_string()])
-                .output()
-                .expect("child");
-            let text = String::from_utf8_lossy(&out.stdout);
-            let err = String::from_utf8_lossy(&out.stderr);
-            print!("{engine}: {text}");
-            if !out.status.success() {
-                println!("  (failed: {err})");
-            }
-        }
-    }
+    botman_bench::children(
+        &[
+            ("idle", idle_s),
+            ("lateness", late_s),
+            ("burst", 10),
+            ("add", 0),
+        ],
+        &ENGINES,
+        |scenario, engine, secs| async move { run(&scenario, &engine, secs).await },
+    );
 }
 
 async fn run(scenario: &str, engine: &str, secs: u64) -> String {
@@ -262,15 +235,4 @@ fn switches_by_thread() -> std::collections::BTreeMap<String, u64> {
             .or_insert(0) += n;
     }
     out
-}
-
-fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(
-        |_| "unknown kernel".to_owned(),
-        |s| format!("Linux {}", s.trim()),
-    )
 }

@@ -14,7 +14,6 @@
 //! Run: `cargo run -p botman-bench --release --bin store` (about two
 //! minutes), `... -- quick` for shorter windows. Linux only (reads /proc).
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,48 +24,18 @@ use botman_bench::proc::{context_switches, cpu_seconds};
 const STORES: [&str; 2] = ["memory", "sqlite"];
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() >= 4 {
-        // Child: <scenario> <store> <seconds>
-        let secs: u64 = args[3].parse().unwrap_or(10);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let line = rt.block_on(run(&args[1], &args[2], secs));
-        println!("{line}");
-        return;
-    }
-    let quick = args.get(1).is_some_and(|a| a == "quick");
+    let quick = std::env::args().nth(1).is_some_and(|a| a == "quick");
     let (sustained_s, idle_s) = if quick { (5, 5) } else { (10, 20) };
-    let exe = std::env::current_exe().expect("own path");
-    println!(
-        "machine: {} cores; {}",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(
-            |_| "unknown kernel".to_owned(),
-            |s| format!("Linux {}", s.trim())
-        )
+    botman_bench::children(
+        &[
+            ("burst", 0),
+            ("spread", sustained_s),
+            ("aligned", sustained_s),
+            ("idle", idle_s),
+        ],
+        &STORES,
+        |scenario, store, secs| async move { run(&scenario, &store, secs).await },
     );
-    for (scenario, secs) in [
-        ("burst", 0),
-        ("spread", sustained_s),
-        ("aligned", sustained_s),
-        ("idle", idle_s),
-    ] {
-        println!("\n## {scenario}");
-        for store in STORES {
-            let out = Command::new(&exe)
-                .args([scenario, store, &secs.to_string()])
-                .output()
-                .expect("child");
-            print!("{store}: {}", String::from_utf8_lossy(&out.stdout));
-            if !out.status.success() {
-                println!("  (failed: {})", String::from_utf8_lossy(&out.stderr));
-            }
-        }
-    }
 }
 
 /// The store under test, and the database file when there is one.

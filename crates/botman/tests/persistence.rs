@@ -190,13 +190,33 @@ fn restart_restores_cool_down_pause_and_failure_count() {
     });
 }
 
+/// A manager with `bot` (every minute) that runs its 00:01 fire and stops;
+/// then, at `back_at`, a new manager on the same store with the same bot,
+/// started and idle: a restart after a downtime.
+async fn restarted(b: &Backing, bot: impl Fn() -> Bot, back_at: &str) -> Botman {
+    let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+    let events = EventManager::new();
+    let m1 = build(&clock, b.open(1000, false).await, &events);
+    m1.add_bot(bot()).unwrap();
+    m1.start();
+    idle(&m1).await;
+    clock.set(t("2025-01-01T00:01:00Z"));
+    until(&m1, "tick", "ran at 00:01", |x| x.successes == 1).await;
+    m1.stop_async().await;
+    drop(m1);
+    clock.set(t(back_at));
+    let m2 = build(&clock, b.open(1000, false).await, &events);
+    m2.add_bot(bot()).unwrap();
+    m2.start();
+    idle(&m2).await;
+    m2
+}
+
 /// Runs `tick` (every minute, 30 s grace) at 00:01, stops, and starts again
 /// at 00:10:45 (00:02 ... 00:10 missed while down). Returns the history
 /// after the restart, newest first, and the restarted manager's metrics of
 /// missed fires.
 async fn downtime(b: &Backing, policy: Misfire) -> (Vec<StoredRun>, u64) {
-    let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-    let events = EventManager::new();
     let n = Arc::new(AtomicUsize::new(0));
     let bot = || {
         Bot::builder("tick")
@@ -207,19 +227,7 @@ async fn downtime(b: &Backing, policy: Misfire) -> (Vec<StoredRun>, u64) {
             .build()
             .unwrap()
     };
-    let m1 = build(&clock, b.open(1000, false).await, &events);
-    m1.add_bot(bot()).unwrap();
-    m1.start();
-    idle(&m1).await;
-    clock.set(t("2025-01-01T00:01:00Z"));
-    until(&m1, "tick", "ran at 00:01", |x| x.successes == 1).await;
-    m1.stop_async().await;
-    drop(m1);
-    clock.set(t("2025-01-01T00:10:45Z"));
-    let m2 = build(&clock, b.open(1000, false).await, &events);
-    m2.add_bot(bot()).unwrap();
-    m2.start();
-    idle(&m2).await;
+    let m2 = restarted(b, bot, "2025-01-01T00:10:45Z").await;
     let missed = m2.metrics_of("tick").unwrap().missed;
     // The schedule goes on from there.
     assert_eq!(
@@ -561,8 +569,6 @@ fn a_long_downtime_lists_the_newest_missed_fires_and_counts_the_rest() {
     run(async {
         for b in Backing::all(1000) {
             let store = b.name();
-            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-            let events = EventManager::new();
             let n = Arc::new(AtomicUsize::new(0));
             let bot = || {
                 Bot::builder("tick")
@@ -572,21 +578,9 @@ fn a_long_downtime_lists_the_newest_missed_fires_and_counts_the_rest() {
                     .build()
                     .unwrap()
             };
-            let m1 = build(&clock, b.open(1000, false).await, &events);
-            m1.add_bot(bot()).unwrap();
-            m1.start();
-            idle(&m1).await;
-            clock.set(t("2025-01-01T00:01:00Z"));
-            until(&m1, "tick", "ran", |x| x.successes == 1).await;
-            m1.stop_async().await;
-            drop(m1);
             // 299 fires (00:02 ... 05:00) missed while down; 05:01 is
             // within the grace and runs.
-            clock.set(t("2025-01-01T05:01:30Z"));
-            let m2 = build(&clock, b.open(1000, false).await, &events);
-            m2.add_bot(bot()).unwrap();
-            m2.start();
-            idle(&m2).await;
+            let m2 = restarted(&b, bot, "2025-01-01T05:01:30Z").await;
             assert_eq!(m2.metrics_of("tick").unwrap().missed, 299, "{store}");
             assert_eq!(n.load(Ordering::SeqCst), 2, "{store}");
             let h = m2.history_async("tick", 1000).await.unwrap();
