@@ -28,7 +28,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, oneshot};
 
-use crate::bot::Misfire;
+use crate::bot::{Misfire, Overlap};
 use crate::clock::{Busy, Clock, SystemClock};
 use crate::events::{BotEvent, EventKind, EventManager, EventType, Origin};
 use crate::journal::Journal;
@@ -747,7 +747,7 @@ impl Core {
             }
             EntryKind::Fire => {
                 let scheduled = st.next_fire?;
-                let (fires, next) = self.decide_fire(bot, &mut st, scheduled, now);
+                let (fires, overlapped, next) = self.decide_fire(bot, &mut st, scheduled, now);
                 st.next_fire = next;
                 let generation = st.generation;
                 // A cool-down ends for a fire at or after its end (the fire
@@ -755,6 +755,10 @@ impl Core {
                 // within it is skipped.
                 let cool_down_ended = fires.last().is_some_and(|&(at, _)| st.end_cool_down(at));
                 let mut skips = Vec::new();
+                for at in overlapped {
+                    st.skipped();
+                    skips.push((SkipReason::Overlap, at, Trigger::Scheduled));
+                }
                 match fires.len() {
                     0 => {}
                     1 => {
@@ -811,14 +815,16 @@ impl Core {
     /// Every fire of `bot` due by `now`, from `scheduled` on, decided at once
     /// (a paused process wakes to one decision, not a stampede): which run,
     /// with which trigger, oldest first; the misfire policy's misses are
-    /// counted and published. Returns them and the next fire after `now`.
+    /// counted and published. Returns them, the older on-time fires that
+    /// would overlap the newest (skipped under `Overlap::Skip`), and the next
+    /// fire after `now`.
     fn decide_fire(
         self: &Arc<Self>,
         bot: &BotEntry,
         st: &mut crate::state::BotRuntime,
         scheduled: Timestamp,
         now: Timestamp,
-    ) -> (Vec<(Timestamp, Trigger)>, Option<Timestamp>) {
+    ) -> (Vec<(Timestamp, Trigger)>, Vec<Timestamp>, Option<Timestamp>) {
         let grace =
             SignedDuration::try_from(bot.policy.misfire_grace).unwrap_or(SignedDuration::MAX);
         // Late: noticed more than the grace after its instant.
@@ -892,6 +898,16 @@ impl Core {
             );
             self.journal_end(RunEnd::new(None, r, None));
         }
+        // Several on-time fires noticed at once (a restart or a stall
+        // shorter than the grace) would overlap each other: under
+        // `Overlap::Skip` the newest runs and the older ones are skipped for
+        // the overlap, as they would have been had they come while it ran
+        // (not worked through one after another, stale first).
+        let overlapped = if bot.policy.overlap == Overlap::Skip && on_time.len() > 1 {
+            on_time.drain(..on_time.len() - 1).collect()
+        } else {
+            Vec::new()
+        };
         let mut fires = run_late;
         fires.extend(on_time.into_iter().map(|t| (t, Trigger::Scheduled)));
         if missed > 0 || uncounted {
@@ -921,7 +937,7 @@ impl Core {
                 },
             );
         }
-        (fires, next)
+        (fires, overlapped, next)
     }
 
     /// Several fires decided at once (misfire `RunAll`, or a dense schedule

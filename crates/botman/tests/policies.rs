@@ -900,3 +900,45 @@ fn no_retry_starts_early_even_given_real_time() {
         m.stop_async().await;
     });
 }
+
+/// Three fires noticed at once, all within the grace (a restart or a stall
+/// of two minutes): under `Overlap::Skip` the newest runs and the older two
+/// are skipped for the overlap; under `Overlap::Queue` all three run, one
+/// after another, oldest first.
+#[test]
+fn on_time_fires_noticed_together_follow_the_overlap_policy() {
+    run(async {
+        for (overlap, runs, skipped) in [(Overlap::Skip, 1, 2), (Overlap::Queue, 3, 0)] {
+            let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+            let m = manager(&clock);
+            let n = Arc::new(AtomicUsize::new(0));
+            m.add_bot(
+                Bot::builder("b")
+                    .schedule("* * * * *")
+                    .overlap(overlap)
+                    .misfire_grace(secs(600))
+                    .job(counting_ok(&n))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            m.start();
+            idle(&m).await;
+            clock.set(t("2025-01-01T00:03:10Z"));
+            until(&m, "b", "decided", |b| b.runs + b.skipped == 3).await;
+            idle(&m).await;
+            let b = m.metrics_of("b").unwrap();
+            assert_eq!((b.runs, b.skipped), (runs, skipped), "{overlap:?}");
+            let h = m.history_async("b", 10).await.unwrap();
+            let ran: Vec<_> = h
+                .iter()
+                .filter(|r| r.outcome == Some(RunOutcome::Success))
+                .filter_map(|r| r.scheduled)
+                .collect();
+            if overlap == Overlap::Skip {
+                assert_eq!(ran, [t("2025-01-01T00:03:00Z")], "the newest runs");
+            }
+            m.stop_async().await;
+        }
+    });
+}
