@@ -164,3 +164,70 @@ where
         }
     }
 }
+
+/// Nanoseconds since the Unix epoch, by the system clock.
+pub fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+/// The burst scenario's probe: a whole second at least 3 s ahead (so
+/// adding the bots finishes first), its cron expression, and a job that
+/// counts the runs started and keeps the latest start.
+pub struct Burst {
+    pub target_s: u64,
+    pub expr: String,
+    started: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    last: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Burst {
+    fn default() -> Burst {
+        Burst::new()
+    }
+}
+
+impl Burst {
+    pub fn new() -> Burst {
+        let target_s = (now_nanos() / 1_000_000_000) as u64 + 4;
+        let t = jiff::Timestamp::from_second(target_s as i64).expect("in range");
+        Burst {
+            target_s,
+            expr: format!(
+                "{} {} {} * * *",
+                t.strftime("%S"),
+                t.strftime("%M"),
+                t.strftime("%H")
+            ),
+            started: Default::default(),
+            last: Default::default(),
+        }
+    }
+
+    /// The job each bot runs.
+    pub fn job(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        use std::sync::atomic::Ordering;
+        let (s, l) = (
+            std::sync::Arc::clone(&self.started),
+            std::sync::Arc::clone(&self.last),
+        );
+        std::sync::Arc::new(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+            l.fetch_max(now_nanos() as u64, Ordering::SeqCst);
+        })
+    }
+
+    /// Waits (at most 12 s) until `n` runs started; returns how many did
+    /// and how long after the target second the last one started (ms).
+    pub async fn wait(&self, n: usize) -> (usize, f64) {
+        use std::sync::atomic::Ordering;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+        while std::time::Instant::now() < deadline && self.started.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let span_ms = (self.last.load(Ordering::SeqCst) as f64 - self.target_s as f64 * 1e9) / 1e6;
+        (self.started.load(Ordering::SeqCst), span_ms)
+    }
+}

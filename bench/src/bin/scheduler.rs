@@ -14,9 +14,8 @@
 //! Linux only (reads /proc).
 
 use botman_bench::proc::{context_switches, cpu_seconds, status_field};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const ENGINES: [&str; 2] = ["botman", "tokio-cron-scheduler"];
 
@@ -136,20 +135,13 @@ async fn idle(engine: &str, secs: u64) -> String {
     )
 }
 
-fn now_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
-}
-
 async fn lateness(engine: &str, secs: u64) -> String {
     let _others = make(engine, 10_000, "0 0 1 1 *", noop()).await;
     let samples = Arc::new(Mutex::new(Vec::<u64>::new()));
     let s = Arc::clone(&samples);
     // Fires on whole seconds: how far past the second did the job start?
     let job: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        let late = (now_nanos() % 1_000_000_000) as u64;
+        let late = (botman_bench::now_nanos() % 1_000_000_000) as u64;
         s.lock().unwrap_or_else(|e| e.into_inner()).push(late);
     });
     let _tick = make(engine, 1, "* * * * * *", job).await;
@@ -171,29 +163,9 @@ async fn lateness(engine: &str, secs: u64) -> String {
 
 async fn burst(engine: &str) -> String {
     const N: usize = 10_000;
-    // A whole second at least 3 s ahead, so adding 10,000 bots finishes first.
-    let target = (now_nanos() / 1_000_000_000) as u64 + 4;
-    let t = jiff::Timestamp::from_second(target as i64).expect("in range");
-    let expr = format!(
-        "{} {} {} * * *",
-        t.strftime("%S"),
-        t.strftime("%M"),
-        t.strftime("%H")
-    );
-    let started = Arc::new(AtomicUsize::new(0));
-    let last = Arc::new(AtomicU64::new(0));
-    let (s, l) = (Arc::clone(&started), Arc::clone(&last));
-    let job: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        s.fetch_add(1, Ordering::SeqCst);
-        l.fetch_max(now_nanos() as u64, Ordering::SeqCst);
-    });
-    let _e = make(engine, N, &expr, job).await;
-    let deadline = Instant::now() + Duration::from_secs(12);
-    while Instant::now() < deadline && started.load(Ordering::SeqCst) < N {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let n = started.load(Ordering::SeqCst);
-    let span_ms = (last.load(Ordering::SeqCst) as f64 - target as f64 * 1e9) / 1e6;
+    let probe = botman_bench::Burst::new();
+    let _e = make(engine, N, &probe.expr, probe.job()).await;
+    let (n, span_ms) = probe.wait(N).await;
     format!(
         "10,000 bots due at the same second: {n} started, all within {span_ms:.1} ms of it, {} never ran\n",
         N - n

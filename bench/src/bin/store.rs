@@ -15,8 +15,7 @@
 //! minutes), `... -- quick` for shorter windows. Linux only (reads /proc).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use botman::{Bot, Botman, MemoryStore, Store};
 use botman_bench::proc::{context_switches, cpu_seconds};
@@ -90,13 +89,6 @@ async fn run(scenario: &str, store: &str, secs: u64) -> String {
     }
 }
 
-fn now_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
-}
-
 fn manager(under: &Under) -> Botman {
     Botman::builder()
         .store(Arc::clone(&under.store))
@@ -149,31 +141,12 @@ fn db_bytes(under: &Under) -> u64 {
 
 async fn burst(under: &Under) -> String {
     const N: usize = 10_000;
-    let target = (now_nanos() / 1_000_000_000) as u64 + 4;
-    let t = jiff::Timestamp::from_second(target as i64).expect("in range");
-    let expr = format!(
-        "{} {} {} * * *",
-        t.strftime("%S"),
-        t.strftime("%M"),
-        t.strftime("%H")
-    );
-    let started = Arc::new(AtomicUsize::new(0));
-    let last = Arc::new(AtomicU64::new(0));
-    let (s, l) = (Arc::clone(&started), Arc::clone(&last));
-    let job: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        s.fetch_add(1, Ordering::SeqCst);
-        l.fetch_max(now_nanos() as u64, Ordering::SeqCst);
-    });
+    let probe = botman_bench::Burst::new();
     let m = manager(under);
-    m.add_bots(bots(N, &expr, Duration::ZERO, job))
+    m.add_bots(bots(N, &probe.expr, Duration::ZERO, probe.job()))
         .expect("add");
     m.start();
-    let deadline = Instant::now() + Duration::from_secs(12);
-    while Instant::now() < deadline && started.load(Ordering::SeqCst) < N {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let n = started.load(Ordering::SeqCst);
-    let span_ms = (last.load(Ordering::SeqCst) as f64 - target as f64 * 1e9) / 1e6;
+    let (n, span_ms) = probe.wait(N).await;
     let t0 = Instant::now();
     let report = m.stop_async().await;
     let flushed_ms = t0.elapsed().as_secs_f64() * 1e3;
