@@ -287,25 +287,6 @@ pub struct StoredRun {
     pub output: RunOutput,
 }
 
-impl StoredRun {
-    /// The row of a record (not yet stored: `id` 0).
-    pub fn from_record(r: &RunRecord) -> StoredRun {
-        StoredRun {
-            id: RunId(0),
-            bot: r.bot.clone(),
-            trigger: r.trigger,
-            scheduled: r.scheduled,
-            started: r.started,
-            finished: Some(r.finished),
-            outcome: Some(r.outcome),
-            attempts: r.attempts,
-            error: r.error.clone(),
-            node: None,
-            output: RunOutput::default(),
-        }
-    }
-}
-
 /// A page of history, newest first, and the cursor for the next (older)
 /// page.
 #[derive(Clone, Debug, Default, PartialEq)]

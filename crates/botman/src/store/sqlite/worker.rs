@@ -504,11 +504,18 @@ async fn group_statements(
         _ => None,
     }));
     if states != "[]" {
-        save_states(conn, path, &states).await?;
+        exec_json(conn, path, UPSERT_STATES, &states, "saving bot states").await?;
     }
     if !advanced.is_empty() {
         let json = codec::advance_json(advanced.iter().map(|(b, t)| (&**b, *t)))?;
-        advance(conn, path, &json).await?;
+        exec_json(
+            conn,
+            path,
+            ADVANCE,
+            &json,
+            "saving the last scheduled instants",
+        )
+        .await?;
     }
     prune(conn, path, &w.prune, group).await?;
 
@@ -585,13 +592,20 @@ ON CONFLICT (bot) DO UPDATE SET
                               excluded.last_scheduled),
     updated_at = excluded.updated_at";
 
-async fn advance(conn: &mut SqliteConnection, path: &Path, json: &str) -> Result<(), StoreError> {
-    sqlx::query(ADVANCE)
+/// Runs one of the JSON-batch statements (`?1`: the JSON, `?2`: now).
+async fn exec_json(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    sql: &str,
+    json: &str,
+    doing: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(sql)
         .bind(json)
         .bind(now_micros())
         .execute(&mut *conn)
         .await
-        .map_err(|e| from_sqlx(path, "saving the last scheduled instants", &e))?;
+        .map_err(|e| from_sqlx(path, doing, &e))?;
     Ok(())
 }
 
@@ -696,20 +710,6 @@ ON CONFLICT (bot) DO UPDATE SET
     consecutive_failures = excluded.consecutive_failures,
     paused = excluded.paused,
     updated_at = excluded.updated_at";
-
-async fn save_states(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    json: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(UPSERT_STATES)
-        .bind(json)
-        .bind(now_micros())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| from_sqlx(path, "saving bot states", &e))?;
-    Ok(())
-}
 
 /// Keeps a bot's newest `retention` rows, and every run still in flight.
 const PRUNE: &str = "\
