@@ -12,6 +12,7 @@ use botman_cron::Cron;
 use jiff::tz::TimeZone;
 
 use crate::error::Error;
+use crate::run::RunContext;
 
 /// The error type jobs return, boxed: any `std::error::Error`, a `String`,
 /// an `anyhow::Error`, a [`SoftError`] ...
@@ -26,9 +27,9 @@ type BoxFuture = Pin<Box<dyn Future<Output = JobResult> + Send + 'static>>;
 #[derive(Clone)]
 pub(crate) enum Job {
     /// Runs on the manager's bounded pool of blocking threads.
-    Sync(Arc<dyn Fn() -> JobResult + Send + Sync>),
+    Sync(Arc<dyn Fn(&RunContext) -> JobResult + Send + Sync>),
     /// Runs on the async runtime.
-    Async(Arc<dyn Fn() -> BoxFuture + Send + Sync>),
+    Async(Arc<dyn Fn(RunContext) -> BoxFuture + Send + Sync>),
 }
 
 /// A failure that is final for this fire: no retries, no cool-down, one
@@ -126,6 +127,13 @@ pub enum Overlap {
     Queue,
     /// Run up to `n` fires of the bot at the same time; skip beyond that.
     Concurrent(usize),
+    /// Stop the run in flight and start the new fire (Kubernetes CronJob's
+    /// `Replace`): an async job's future is dropped (a shell job's process
+    /// group is killed), the old run is recorded as
+    /// [`Interrupted`](crate::RunOutcome::Interrupted), and the new one
+    /// starts at once. A sync job's thread cannot be stopped: it is counted
+    /// as stuck, as past a time limit, and the new run starts beside it.
+    Replace,
 }
 
 /// What to do with fires the scheduler noticed late (process paused,
@@ -246,6 +254,7 @@ pub(crate) struct Policy {
     pub(crate) jitter: Duration,
     pub(crate) time_limit: Option<Duration>,
     pub(crate) com: bool,
+    pub(crate) expect_success_within: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -262,6 +271,7 @@ impl Default for Policy {
             jitter: Duration::ZERO,
             time_limit: None,
             com: false,
+            expect_success_within: None,
         }
     }
 }
@@ -386,29 +396,55 @@ impl BotBuilder {
     /// `source()` chain, or in an `anyhow::Error` (`bail!(SoftError::new(..))`,
     /// `Err(SoftError::new(..))?`, with or without `.context(..)`) — makes
     /// the fire a soft failure.
-    pub fn job<F, T, E>(mut self, f: F) -> BotBuilder
+    pub fn job<F, T, E>(self, f: F) -> BotBuilder
     where
         F: Fn() -> Result<T, E> + Send + Sync + 'static,
         T: serde::Serialize,
         E: Into<JobError> + 'static,
     {
-        self.job = Some(Job::Sync(Arc::new(move || {
-            f().map(|v| to_value(&v)).map_err(into_job_error)
+        self.job_with(move |_: &RunContext| f())
+    }
+
+    /// The job, given the [`RunContext`] of each attempt (the fire's
+    /// instant, the attempt, the run's id; where to leave a process's
+    /// output). Otherwise as [`job`](BotBuilder::job).
+    pub fn job_with<F, T, E>(mut self, f: F) -> BotBuilder
+    where
+        F: Fn(&RunContext) -> Result<T, E> + Send + Sync + 'static,
+        T: serde::Serialize,
+        E: Into<JobError> + 'static,
+    {
+        self.job = Some(Job::Sync(Arc::new(move |ctx: &RunContext| {
+            f(ctx).map(|v| to_value(&v)).map_err(into_job_error)
         })));
         self
     }
 
     /// The job, async: a function returning a future of `Result<T, E>`, run
     /// on the async runtime. Errors are read as for [`job`](BotBuilder::job).
-    pub fn async_job<F, Fut, T, E>(mut self, f: F) -> BotBuilder
+    pub fn async_job<F, Fut, T, E>(self, f: F) -> BotBuilder
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: serde::Serialize,
         E: Into<JobError> + 'static,
     {
-        self.job = Some(Job::Async(Arc::new(move || {
-            let fut = f();
+        self.async_job_with(move |_: RunContext| f())
+    }
+
+    /// The async job, given the [`RunContext`] of each attempt. Dropping
+    /// the future cancels the job: that is how a time limit, an
+    /// [`Overlap::Replace`] and the end of the shutdown grace stop it, so a
+    /// job that owns a process kills it on drop.
+    pub fn async_job_with<F, Fut, T, E>(mut self, f: F) -> BotBuilder
+    where
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: serde::Serialize,
+        E: Into<JobError> + 'static,
+    {
+        self.job = Some(Job::Async(Arc::new(move |ctx: RunContext| {
+            let fut = f(ctx);
             Box::pin(async move { fut.await.map(|v| to_value(&v)).map_err(into_job_error) })
         })));
         self
@@ -518,6 +554,19 @@ impl BotBuilder {
         self
     }
 
+    /// A dead man's switch: when no run of the bot has succeeded for
+    /// `window` (counted from its last success, or from its first scheduled
+    /// fire after it was added or the manager restarted), one
+    /// [`EventKind::Overdue`](crate::EventKind::Overdue) Error event, again
+    /// at most once per further `window` while it lasts, and the bot's
+    /// metrics say [`overdue`](crate::BotMetrics::overdue). As
+    /// Healthchecks-style monitors do from outside, but without a second
+    /// service. Defaults to off.
+    pub fn expect_success_within(mut self, window: Duration) -> BotBuilder {
+        self.policy.expect_success_within = Some(window);
+        self
+    }
+
     /// Initialise a single-threaded COM apartment on the worker thread
     /// around each attempt (Windows). Elsewhere it has no effect and the
     /// manager publishes a warning when the bot is added. Defaults to false.
@@ -588,6 +637,12 @@ impl BotBuilder {
             return Err(Error::invalid_bot(
                 name,
                 "max_timeout is shorter than initial_timeout",
+            ));
+        }
+        if p.expect_success_within == Some(Duration::ZERO) {
+            return Err(Error::invalid_bot(
+                name,
+                "expect_success_within of zero would be overdue at once",
             ));
         }
         if p.overlap == Overlap::Concurrent(0) {

@@ -269,7 +269,9 @@ pub use crate::metrics::{BotMetrics, BotState};
 pub use crate::receivers::{
     ChimeReceiver, Receiver, ReceiverStats, SlackReceiver, WebhookReceiver, WebhookUrl,
 };
-pub use crate::run::{FireId, MissReason, RunHandle, RunOutcome, RunRecord, SkipReason, Trigger};
+pub use crate::run::{
+    FireId, MissReason, RunContext, RunHandle, RunOutcome, RunRecord, SkipReason, Trigger,
+};
 pub use crate::store::{
     Begun, DEFAULT_RETENTION, HistoryPage, MemoryStore, RunEnd, RunId, RunOutput, RunStart,
     SavedState, Store, StoreError, StoreErrorKind, StoreFuture, StoredRun,

@@ -171,7 +171,11 @@ impl BotmanBuilder {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StopReport {
-    /// Bots whose runs were still going when the grace period ended.
+    /// Bots whose runs were still going when the grace period ended: they
+    /// were stopped then (an async job's future dropped, a shell job's
+    /// process group killed) and recorded as
+    /// [`Interrupted`](crate::RunOutcome::Interrupted); a sync job's thread
+    /// cannot be stopped and is also in [`stuck`](StopReport::stuck).
     pub abandoned: Vec<String>,
     /// Bots with sync attempts stuck past their time limit whose threads
     /// still run (they end with the process).
@@ -373,6 +377,13 @@ impl Botman {
         if core.running.swap(true, Ordering::SeqCst) {
             return;
         }
+        {
+            // A stop that ran out of grace cancelled the last one.
+            let mut shutdown = lock(&core.shutdown);
+            if shutdown.is_cancelled() {
+                *shutdown = tokio_util::sync::CancellationToken::new();
+            }
+        }
         let now = core.clock.now();
         let bots: Vec<Arc<BotEntry>> = lock(&core.bots).values().cloned().collect();
         for b in &bots {
@@ -523,13 +534,25 @@ impl Botman {
                 idle.await;
             }
         };
+        tokio::pin!(drained);
         tokio::select! {
-            () = drained => {}
+            () = &mut drained => {}
             () = core.clock.sleep_until(deadline) => {}
         }
-        let (abandoned, stuck) = self.unfinished();
+        let (abandoned, mut stuck) = self.unfinished();
         if !abandoned.is_empty() {
-            tracing::warn!(?abandoned, "stopped with runs still going");
+            // The grace ran out: the runs still going are stopped (an async
+            // job's future is dropped, which kills a shell job's process
+            // group) and record themselves as interrupted, which takes a
+            // moment of real time, bounded here.
+            tracing::warn!(
+                ?abandoned,
+                "the shutdown grace ran out: stopping the runs still going"
+            );
+            lock(&core.shutdown).cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), drained).await;
+            // A sync job's thread given up on is stuck now.
+            stuck = self.unfinished().1;
         }
         // What the runs recorded reaches the store within the grace.
         core.flush_journal(deadline).await;
@@ -602,8 +625,15 @@ impl Botman {
         }
         let entry = self.entry(name)?;
         let (tx, rx) = oneshot::channel();
-        lock(&entry.st).start();
-        self.core.spawn_run(entry, Trigger::Manual, None, Some(tx));
+        // A manual run replaces nothing; it holds the bot's token, so a
+        // fire under `Overlap::Replace` stops it as any run in flight.
+        let token = {
+            let mut st = lock(&entry.st);
+            st.start();
+            st.run_token()
+        };
+        self.core
+            .spawn_run(entry, Trigger::Manual, None, token, Some(tx));
         Ok(RunHandle { rx })
     }
 

@@ -80,6 +80,14 @@ pub struct BotMetrics {
     /// Sync attempts of this bot past their time limit whose thread has not
     /// returned yet (each also counted in [`Botman::stuck_workers`](crate::Botman::stuck_workers)).
     pub stuck_workers: u64,
+    /// When the last successful run ended (since the manager started).
+    pub last_success: Option<Timestamp>,
+    /// No run has succeeded within the bot's
+    /// [`expect_success_within`](crate::BotBuilder::expect_success_within)
+    /// window (until the next success).
+    pub overdue: bool,
+    /// [`Overdue`](crate::EventKind::Overdue) events published so far.
+    pub overdue_alerts: u64,
 }
 
 /// How many recent durations the percentiles are computed over.
@@ -99,6 +107,8 @@ pub(crate) struct Counters {
     pub(crate) consecutive_failures: u64,
     pub(crate) last_run: Option<Timestamp>,
     pub(crate) last_duration: Option<Duration>,
+    pub(crate) last_success: Option<Timestamp>,
+    pub(crate) overdue_alerts: u64,
     durations: Option<Box<Window>>,
 }
 

@@ -17,6 +17,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::store::{RunId, RunOutput};
+
 /// The identity of a scheduled fire: (bot, scheduled instant). A store
 /// claims each identity once, which is what runs a fire once in a cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -287,6 +289,9 @@ pub struct RunRecord {
     pub value: Option<serde_json::Value>,
     /// The last error (panic messages and time-outs included).
     pub error: Option<String>,
+    /// What the last attempt's process left: exit code and output tails
+    /// (shell jobs; a job sets it with [`RunContext::set_output`]).
+    pub output: Option<RunOutput>,
 }
 
 impl RunRecord {
@@ -325,7 +330,112 @@ impl RunRecord {
             outcome,
             value: None,
             error,
+            output: None,
         }
+    }
+}
+
+/// What a job knows about the fire it runs for, given to jobs set with
+/// [`BotBuilder::job_with`](crate::BotBuilder::job_with) and
+/// [`BotBuilder::async_job_with`](crate::BotBuilder::async_job_with): the
+/// bot, why it runs, the fire's instant, the attempt, the run's id in the
+/// store; and where the job leaves its process's exit code and output for
+/// the run record ([`set_output`](RunContext::set_output)).
+///
+/// ```
+/// use botman::{Bot, RunContext, RunOutput};
+///
+/// let bot = Bot::builder("report")
+///     .schedule("0 7 * * *")
+///     .job_with(|ctx: &RunContext| {
+///         println!("{} attempt {} for {}", ctx.bot(), ctx.attempt(), ctx.instant());
+///         ctx.set_output(RunOutput::new(Some(0), Some("sent".into()), None));
+///         Ok::<_, std::io::Error>(())
+///     })
+///     .build()?;
+/// # Ok::<(), botman::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    bot: std::sync::Arc<str>,
+    trigger: Trigger,
+    scheduled: Option<Timestamp>,
+    started: Timestamp,
+    attempt: u32,
+    run_id: Option<RunId>,
+    output: std::sync::Arc<std::sync::Mutex<Option<RunOutput>>>,
+}
+
+impl RunContext {
+    pub(crate) fn new(
+        bot: std::sync::Arc<str>,
+        trigger: Trigger,
+        scheduled: Option<Timestamp>,
+        started: Timestamp,
+        run_id: Option<RunId>,
+    ) -> RunContext {
+        RunContext {
+            bot,
+            trigger,
+            scheduled,
+            started,
+            attempt: 1,
+            run_id,
+            output: Default::default(),
+        }
+    }
+
+    /// The same context for attempt `k` (the output slot is shared: the
+    /// record keeps what the last attempt set).
+    pub(crate) fn for_attempt(&self, k: u32) -> RunContext {
+        let mut c = self.clone();
+        c.attempt = k;
+        c
+    }
+
+    /// What the job set, taken for the record.
+    pub(crate) fn take_output(&self) -> Option<RunOutput> {
+        self.output.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The bot's name.
+    pub fn bot(&self) -> &str {
+        &self.bot
+    }
+
+    /// Why the run started.
+    pub fn trigger(&self) -> Trigger {
+        self.trigger
+    }
+
+    /// The fire's scheduled instant (scheduled, catch-up and recovery runs).
+    pub fn scheduled(&self) -> Option<Timestamp> {
+        self.scheduled
+    }
+
+    /// The instant the run stands for: the scheduled instant, or for a
+    /// manual run the instant its first attempt started (right after it was
+    /// asked for).
+    pub fn instant(&self) -> Timestamp {
+        self.scheduled.unwrap_or(self.started)
+    }
+
+    /// The attempt, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The run's row in the store, the same for every attempt of the fire
+    /// (`None` when the store could not make the row: it was failing).
+    pub fn run_id(&self) -> Option<RunId> {
+        self.run_id
+    }
+
+    /// Leaves the exit code and output tails of this attempt's process for
+    /// the run record (and the history row, and the failure event). A later
+    /// call, or a later attempt's, replaces it.
+    pub fn set_output(&self, output: RunOutput) {
+        *self.output.lock().unwrap_or_else(|e| e.into_inner()) = Some(output);
     }
 }
 

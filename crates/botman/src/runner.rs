@@ -36,7 +36,8 @@ use tokio::sync::oneshot;
 
 use crate::bot::{Job, JobResult, Policy, is_soft};
 use crate::clock::{Activity, Clock};
-use crate::run::{RunOutcome, RunRecord, Trigger};
+use crate::run::{RunContext, RunOutcome, RunRecord, Trigger};
+use crate::store::RunId;
 use crate::util::{add, lock, panic_message};
 
 mod workers;
@@ -48,9 +49,10 @@ pub(crate) trait Observer: Send + Sync {
     fn started(&self, at: Timestamp);
     /// An attempt failed; `retry_at` is when the next starts, if one does.
     fn attempt_failed(&self, failure: &AttemptFailure);
-    /// A sync attempt ran past its time limit and its thread still runs;
-    /// `replaced`: its worker slot went to a replacement.
-    fn worker_stuck(&self, replaced: bool, limit: Duration);
+    /// A sync attempt ran past its time limit (`Some(limit)`) or its run
+    /// was stopped (`None`), and its thread still runs; `replaced`: its
+    /// worker slot went to a replacement.
+    fn worker_stuck(&self, replaced: bool, limit: Option<Duration>);
     /// A stuck thread returned (called on that thread).
     fn worker_returned(&self);
     /// An observer of the same run that a sync attempt's thread can keep:
@@ -76,11 +78,36 @@ pub(crate) struct Exec {
     pub(crate) activity: Arc<Activity>,
 }
 
+/// What may stop a run before it ends: a newer fire replacing it
+/// ([`Overlap::Replace`](crate::Overlap::Replace)) or the end of the
+/// manager's shutdown grace. Either ends the run as
+/// [`Interrupted`](RunOutcome::Interrupted).
+pub(crate) struct Stops<'a> {
+    pub(crate) replaced: &'a tokio_util::sync::CancellationToken,
+    pub(crate) shutdown: &'a tokio_util::sync::CancellationToken,
+}
+
+/// The error of a run stopped by a newer fire.
+pub(crate) const REPLACED: &str = "replaced by a newer fire (overlap: replace)";
+/// The error of a run stopped at the end of the shutdown grace.
+pub(crate) const SHUT_DOWN: &str = "stopped: the manager's shutdown grace ran out";
+
+impl Stops<'_> {
+    /// Resolves when either asks the run to stop, with the reason.
+    async fn requested(&self) -> &'static str {
+        tokio::select! {
+            () = self.replaced.cancelled() => REPLACED,
+            () = self.shutdown.cancelled() => SHUT_DOWN,
+        }
+    }
+}
+
 /// What one attempt produced.
 enum Attempt {
     Ok(Option<serde_json::Value>),
     Soft(String),
     Failed { error: String, timed_out: bool },
+    Interrupted(&'static str),
 }
 
 fn classify(result: JobResult) -> Attempt {
@@ -94,25 +121,49 @@ fn classify(result: JobResult) -> Attempt {
     }
 }
 
+/// Which fire a run is: the bot, why it runs, its instant, its row.
+pub(crate) struct Fire<'a> {
+    pub(crate) bot: &'a std::sync::Arc<str>,
+    pub(crate) trigger: Trigger,
+    pub(crate) scheduled: Option<Timestamp>,
+    pub(crate) run_id: Option<RunId>,
+}
+
 /// Executes one fire of a bot: its attempts, the waits between them, and
 /// the record.
 pub(crate) async fn run(
     exec: &Exec,
-    bot: &str,
+    fire: Fire<'_>,
     job: &Job,
     policy: &Policy,
-    trigger: Trigger,
-    scheduled: Option<Timestamp>,
+    stops: &Stops<'_>,
     obs: &dyn Observer,
 ) -> RunRecord {
+    let Fire {
+        bot,
+        trigger,
+        scheduled,
+        run_id,
+    } = fire;
     let started = exec.clock.now();
     obs.started(started);
-    // Kept in locals, the record is made at the end: nothing is allocated
-    // before the job starts.
+    let ctx = RunContext::new(
+        std::sync::Arc::clone(bot),
+        trigger,
+        scheduled,
+        started,
+        run_id,
+    );
+    // Kept in locals, the record is made at the end.
     let (mut attempts, mut value, mut error, mut outcome) = (0, None, None, RunOutcome::Failure);
     for k in 1..=policy.retries {
         attempts = k;
-        match attempt(exec, job, policy, obs).await {
+        match attempt(exec, job, policy, &ctx, k, stops, obs).await {
+            Attempt::Interrupted(why) => {
+                error = Some(why.to_owned());
+                outcome = RunOutcome::Interrupted;
+                break;
+            }
             Attempt::Ok(v) => {
                 value = v;
                 error = None;
@@ -148,7 +199,15 @@ pub(crate) async fn run(
                 };
                 if let Some(at) = retry_at {
                     // Boxed: rare, and it would enlarge every run's future.
-                    Box::pin(exec.activity.sleep_until(&*exec.clock, at)).await;
+                    let wait = Box::pin(exec.activity.sleep_until(&*exec.clock, at));
+                    tokio::select! {
+                        () = wait => {}
+                        why = stops.requested() => {
+                            error = Some(why.to_owned());
+                            outcome = RunOutcome::Interrupted;
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -156,12 +215,18 @@ pub(crate) async fn run(
     let mut record = RunRecord::not_run(bot, trigger, scheduled, started, outcome, error);
     record.attempts = attempts;
     record.value = value;
+    record.output = ctx.take_output();
     record.finished = exec.clock.now();
     record
 }
 
 /// What a sync attempt's thread and the runner share.
 struct Slot {
+    /// The thread took the job ...
+    began: bool,
+    /// ... or found the run stopped while it waited for a thread, and
+    /// skipped it.
+    cancelled: bool,
     /// The thread returned.
     done: bool,
     /// The runner gave up on the thread (time limit) ...
@@ -170,8 +235,17 @@ struct Slot {
     replaced: bool,
 }
 
-/// Runs one attempt of `job` under the time limit.
-async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &dyn Observer) -> Attempt {
+/// Runs attempt `k` of `job` under the time limit, until it ends or the
+/// run is asked to stop.
+async fn attempt(
+    exec: &Exec,
+    job: &Job,
+    policy: &Policy,
+    ctx: &RunContext,
+    k: u32,
+    stops: &Stops<'_>,
+    obs: &dyn Observer,
+) -> Attempt {
     let timed_out = || Attempt::Failed {
         error: format!(
             "timed out after {:?}",
@@ -183,11 +257,21 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &dyn Observer) ->
         // Boxed: the sync attempt's state (channels, the slot) would
         // otherwise make every run's future larger, async ones included
         // (measured: 10,000 async runs at once copied 2.3 M more bytes).
-        Job::Sync(f) => Box::pin(sync_attempt(exec, f, policy, obs)).await,
+        Job::Sync(f) => {
+            Box::pin(sync_attempt(
+                exec,
+                f,
+                policy,
+                ctx.for_attempt(k),
+                stops,
+                obs,
+            ))
+            .await
+        }
         Job::Async(f) => {
             // Fixed before the job is called.
             let deadline = policy.time_limit.map(|l| add(exec.clock.now(), l));
-            let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f())) {
+            let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx.for_attempt(k)))) {
                 Ok(fut) => fut,
                 Err(panic) => {
                     return Attempt::Failed {
@@ -198,14 +282,19 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &dyn Observer) ->
             };
             // Polled inline in the run's task (no second task per run); a
             // panic while polling is caught like one in a thread. Dropping the
-            // future on the time limit cancels the job.
+            // future on the time limit, or when the run is stopped, cancels
+            // the job.
             let fut = CatchUnwind(fut);
             let joined = match deadline {
-                None => fut.await,
+                None => tokio::select! {
+                    r = fut => r,
+                    why = stops.requested() => return Attempt::Interrupted(why),
+                },
                 Some(d) => {
                     tokio::select! {
                         r = fut => r,
                         () = exec.clock.sleep_until(d) => return timed_out(),
+                        why = stops.requested() => return Attempt::Interrupted(why),
                     }
                 }
             };
@@ -223,8 +312,10 @@ async fn attempt(exec: &Exec, job: &Job, policy: &Policy, obs: &dyn Observer) ->
 /// One attempt of a sync job on the worker pool, under the time limit.
 async fn sync_attempt(
     exec: &Exec,
-    f: &Arc<dyn Fn() -> JobResult + Send + Sync>,
+    f: &Arc<dyn Fn(&RunContext) -> JobResult + Send + Sync>,
     policy: &Policy,
+    ctx: RunContext,
+    stops: &Stops<'_>,
     obs: &dyn Observer,
 ) -> Attempt {
     let timed_out = || Attempt::Failed {
@@ -237,6 +328,8 @@ async fn sync_attempt(
     let (started_tx, started_rx) = oneshot::channel::<Timestamp>();
     let (done_tx, done_rx) = oneshot::channel();
     let slot = Arc::new(Mutex::new(Slot {
+        began: false,
+        cancelled: false,
         done: false,
         stuck: false,
         replaced: false,
@@ -245,11 +338,18 @@ async fn sync_attempt(
     let (workers, clock) = (Arc::clone(&exec.workers), Arc::clone(&exec.clock));
     let com = policy.com;
     exec.workers.execute(Box::new(move || {
+        {
+            let mut s = lock(&thread_slot);
+            if s.cancelled {
+                return;
+            }
+            s.began = true;
+        }
         // The limit counts from here, fixed before the job runs.
         let _ = started_tx.send(clock.now());
         let result = {
             let _com = crate::com::Apartment::enter(com);
-            std::panic::catch_unwind(AssertUnwindSafe(|| f()))
+            std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx)))
         };
         let stuck = {
             let mut s = lock(&thread_slot);
@@ -262,8 +362,25 @@ async fn sync_attempt(
         }
         let _ = done_tx.send(result);
     }));
-    // Waiting for a free worker does not count against the limit.
-    let Ok(started) = started_rx.await else {
+    // Waiting for a free worker does not count against the limit. A run
+    // stopped while it waits gives its job up, unless a thread took it
+    // meanwhile.
+    let mut started_rx = started_rx;
+    let started = tokio::select! {
+        r = &mut started_rx => r,
+        why = stops.requested() => {
+            let began = {
+                let mut s = lock(&slot);
+                s.cancelled = !s.began;
+                s.began
+            };
+            if !began {
+                return Attempt::Interrupted(why);
+            }
+            started_rx.await
+        }
+    };
+    let Ok(started) = started else {
         return Attempt::Failed {
             error: "the worker pool could not run the job".to_owned(),
             timed_out: false,
@@ -271,31 +388,42 @@ async fn sync_attempt(
     };
     let deadline = policy.time_limit.map(|l| add(started, l));
     let mut done_rx = done_rx;
-    let joined = match deadline {
-        None => done_rx.await,
-        Some(d) => {
-            tokio::select! {
-                r = &mut done_rx => r,
-                () = exec.clock.sleep_until(d) => {
-                    // `None`: the thread returned as the limit came
-                    // (not stuck); `Some(replaced)`: it is stuck.
-                    let stuck = {
-                        let mut s = lock(&slot);
-                        if s.done {
-                            None
-                        } else {
-                            s.stuck = true;
-                            s.replaced = exec.workers.stuck_begins();
-                            Some(s.replaced)
-                        }
-                    };
-                    match stuck {
-                        None => done_rx.await,
-                        Some(replaced) => {
-                            obs.worker_stuck(replaced, policy.time_limit.unwrap_or_default());
-                            return timed_out();
-                        }
-                    }
+    // Past the limit, or asked to stop, the runner gives up on the thread:
+    // it counts as stuck until it returns.
+    let gave_up = tokio::select! {
+        r = &mut done_rx => Ok(r),
+        () = async {
+            match deadline {
+                Some(d) => exec.clock.sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        } => Err(None),
+        why = stops.requested() => Err(Some(why)),
+    };
+    let joined = match gave_up {
+        Ok(r) => r,
+        Err(why) => {
+            // `None`: the thread returned meanwhile (not stuck);
+            // `Some(replaced)`: it is stuck.
+            let stuck = {
+                let mut s = lock(&slot);
+                if s.done {
+                    None
+                } else {
+                    s.stuck = true;
+                    s.replaced = exec.workers.stuck_begins();
+                    Some(s.replaced)
+                }
+            };
+            match (stuck, why) {
+                (None, _) => done_rx.await,
+                (Some(replaced), None) => {
+                    obs.worker_stuck(replaced, policy.time_limit);
+                    return timed_out();
+                }
+                (Some(replaced), Some(why)) => {
+                    obs.worker_stuck(replaced, None);
+                    return Attempt::Interrupted(why);
                 }
             }
         }

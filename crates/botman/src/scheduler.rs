@@ -27,6 +27,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::bot::{Misfire, Overlap};
 use crate::clock::{Busy, Clock, SystemClock};
@@ -34,7 +35,7 @@ use crate::events::{BotEvent, EventKind, EventManager, EventType, Origin};
 use crate::journal::Journal;
 use crate::run::{MissReason, RunOutcome, RunRecord, SkipReason, Trigger};
 use crate::runner::{self, AttemptFailure, Exec, Observer};
-use crate::state::{Admission, Applied, BotEntry, Phase};
+use crate::state::{Admission, Applied, BotEntry, Phase, Watch};
 use crate::store::{Begun, RunEnd, RunId, RunStart, SavedState, Store, StoredRun};
 use crate::util::{Fnv, add, human, lock};
 
@@ -135,6 +136,9 @@ pub(crate) struct Core {
     pub(crate) journal: Journal,
     /// The bots' saved states were taken back (at the first start).
     restored: AtomicBool,
+    /// Cancelled when the shutdown grace runs out: the runs still going
+    /// stop and record themselves as interrupted. A new one per start.
+    pub(crate) shutdown: Mutex<CancellationToken>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +148,10 @@ enum EntryKind {
     Fire,
     /// The end of a cool-down.
     Recovery,
+    /// The dead man's switch looks whether a run succeeded in time
+    /// (`BotRuntime::watch`; valid across generations, stale when its
+    /// instant is not `watch.check`).
+    Overdue,
 }
 
 struct HeapEntry {
@@ -161,6 +169,8 @@ struct Start {
     bot: Arc<BotEntry>,
     at: Timestamp,
     trigger: Trigger,
+    /// The bot's replace token at the admission.
+    replaced: CancellationToken,
 }
 
 /// What the store said to a run about to start.
@@ -217,6 +227,7 @@ impl Core {
             store_errors: AtomicU64::new(0),
             journal: Journal::default(),
             restored: AtomicBool::new(false),
+            shutdown: Mutex::new(CancellationToken::new()),
         }
     }
 
@@ -280,14 +291,21 @@ impl Core {
     /// failure, or why it did not run), and the cool-down it started.
     fn publish_record(&self, bot: &BotEntry, r: &RunRecord, applied: &Applied) {
         let base = || {
-            serde_json::json!({
+            let mut d = serde_json::json!({
                 "outcome": r.outcome.as_str(),
                 "trigger": r.trigger,
                 "scheduled": r.scheduled,
                 "attempts": r.attempts,
                 "duration_ms": r.duration().as_secs_f64() * 1e3,
                 "consecutive_failures": applied.failures_after,
-            })
+            });
+            // A process's exit code and the end of its stderr: what a person
+            // reads first when a shell job fails (issue #10).
+            if let Some(o) = &r.output {
+                d["exit_code"] = serde_json::json!(o.exit_code);
+                d["stderr_tail"] = serde_json::json!(o.stderr_tail.as_deref().map(event_tail));
+            }
+            d
         };
         match r.outcome {
             RunOutcome::Success => self.emit(
@@ -324,8 +342,15 @@ impl Core {
                 bot,
                 EventKind::RunFailed,
                 EventType::Warning,
-                || "run interrupted".to_owned(),
-                base,
+                || match &r.error {
+                    Some(why) => format!("run interrupted: {why}"),
+                    None => "run interrupted".to_owned(),
+                },
+                || {
+                    let mut d = base();
+                    d["error"] = serde_json::json!(r.error);
+                    d
+                },
             ),
             RunOutcome::Skipped(reason) => self.emit_skip(bot, reason, r.scheduled),
             RunOutcome::Missed(reason) => self.emit(
@@ -450,13 +475,38 @@ impl Core {
         }
     }
 
+    /// The dead man's switch's first entry, for a bot with
+    /// `expect_success_within` whose switch is not armed yet: the window
+    /// counts from its next fire.
+    fn arm_watch(
+        &self,
+        bot: &Arc<BotEntry>,
+        st: &mut crate::state::BotRuntime,
+    ) -> Option<HeapEntry> {
+        let window = bot.policy.expect_success_within?;
+        if st.watch.is_some() {
+            return None;
+        }
+        let from = st.next_fire?;
+        let check = add(from, window);
+        st.watch = Some(Watch {
+            from,
+            check,
+            overdue: false,
+        });
+        Some(self.entry(bot, check, st.generation, EntryKind::Overdue))
+    }
+
     /// Queues the first fires of newly added bots (the manager runs).
     pub(crate) fn push_new(&self, bots: &[Arc<BotEntry>]) {
         let mut entries = Vec::with_capacity(bots.len());
         for b in bots {
-            let st = lock(&b.st);
+            let mut st = lock(&b.st);
             if let Some(next) = st.next_fire {
                 entries.push(Reverse(self.fire_entry(b, next, st.generation)));
+            }
+            if let Some(watch) = self.arm_watch(b, &mut st) {
+                entries.push(Reverse(watch));
             }
         }
         if !entries.is_empty() {
@@ -468,7 +518,8 @@ impl Core {
     /// Recomputes a bot's next fire from `from` and queues it (new
     /// generation), with the recovery entry of a cool-down in progress.
     pub(crate) fn reschedule(&self, bot: &Arc<BotEntry>, from: Timestamp) {
-        let (next, generation, cool_down) = {
+        let running = self.running.load(Ordering::SeqCst);
+        let (next, generation, cool_down, watch) = {
             let mut st = lock(&bot.st);
             if st.is_removed() {
                 return;
@@ -479,9 +530,17 @@ impl Core {
                 Phase::CoolingDown { until, .. } => Some(until),
                 _ => None,
             };
-            (st.next_fire, st.generation, cool_down)
+            let watch = if running {
+                self.arm_watch(bot, &mut st)
+            } else {
+                None
+            };
+            (st.next_fire, st.generation, cool_down, watch)
         };
-        if self.running.load(Ordering::SeqCst) {
+        if let Some(watch) = watch {
+            self.push(watch);
+        }
+        if running {
             if let Some(next) = next {
                 self.push(self.fire_entry(bot, next, generation));
             }
@@ -721,22 +780,28 @@ impl Core {
     ) -> Option<HeapEntry> {
         let bot = &e.bot;
         let mut st = lock(&bot.st);
-        if st.is_removed() || st.generation != e.generation {
+        if st.is_removed() || (e.kind != EntryKind::Overdue && st.generation != e.generation) {
             return None;
         }
         match e.kind {
+            EntryKind::Overdue => self.check_overdue(bot, st, e.at, now),
             EntryKind::Recovery => {
                 if st.end_cool_down(now) {
                     let admission = st.admit(bot.policy.overlap, e.at);
                     if let Admission::Skip(_) = admission {
                         st.skipped();
                     }
+                    let token = st.run_token();
                     drop(st);
                     self.emit_cool_down_ended(bot);
                     match admission {
-                        Admission::Start => {
-                            self.spawn_run(Arc::clone(bot), Trigger::Recovery, Some(e.at), None)
-                        }
+                        Admission::Start => self.spawn_run(
+                            Arc::clone(bot),
+                            Trigger::Recovery,
+                            Some(e.at),
+                            token,
+                            None,
+                        ),
                         Admission::Queued => {}
                         Admission::Skip(reason) => {
                             self.skip_fire(bot, Trigger::Recovery, reason, e.at)
@@ -768,6 +833,7 @@ impl Core {
                                 bot: Arc::clone(bot),
                                 at,
                                 trigger,
+                                replaced: st.run_token(),
                             }),
                             Admission::Queued => {}
                             Admission::Skip(reason) => {
@@ -777,7 +843,7 @@ impl Core {
                         }
                     }
                     _ => match st.admit(bot.policy.overlap, fires[0].0) {
-                        Admission::Start => self.dispatch_batch(bot, fires),
+                        Admission::Start => self.dispatch_batch(bot, fires, st.run_token()),
                         // The first waits for the run in flight; no more can.
                         Admission::Queued => {
                             for &(at, trigger) in &fires[1..] {
@@ -810,6 +876,66 @@ impl Core {
                 next.map(|n| self.fire_entry(bot, n, generation))
             }
         }
+    }
+
+    /// The dead man's switch's entry came: overdue if no run succeeded
+    /// within the window (one Error event, then again at most once per
+    /// window); otherwise it looks again when the window from the last
+    /// success runs out. A paused bot is not expected to succeed: it is
+    /// looked at again a window later, without an event.
+    fn check_overdue(
+        &self,
+        bot: &Arc<BotEntry>,
+        mut st: std::sync::MutexGuard<'_, crate::state::BotRuntime>,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Option<HeapEntry> {
+        let window = bot.policy.expect_success_within?;
+        let mut watch = st.watch.filter(|w| w.check == at)?;
+        let last_success = st.counters.last_success;
+        let counted_from = last_success.map_or(watch.from, |s| s.max(watch.from));
+        let deadline = add(counted_from, window);
+        let alert = deadline <= now && !st.is_paused();
+        watch.check = if deadline > now {
+            deadline
+        } else {
+            add(now, window)
+        };
+        if alert {
+            watch.overdue = true;
+            st.counters.overdue_alerts += 1;
+        }
+        st.watch = Some(watch);
+        let entry = self.entry(bot, watch.check, st.generation, EntryKind::Overdue);
+        drop(st);
+        if alert {
+            tracing::error!(bot = %bot.name, window = %human(window), "no run has succeeded within expect_success_within");
+            self.emit(
+                bot,
+                EventKind::Overdue,
+                EventType::Error,
+                || {
+                    format!(
+                        "no run has succeeded for {} (expect_success_within {}): check the bot",
+                        human(
+                            Duration::try_from(counted_from.duration_until(now))
+                                .unwrap_or_default()
+                        ),
+                        human(window)
+                    )
+                },
+                || {
+                    serde_json::json!({
+                        "window_s": window.as_secs_f64(),
+                        "last_success": last_success,
+                        "counted_from": counted_from,
+                        "next_check": watch.check,
+                    })
+                },
+            );
+            self.bump();
+        }
+        Some(entry)
     }
 
     /// Every fire of `bot` due by `now`, from `scheduled` on, decided at once
@@ -944,13 +1070,19 @@ impl Core {
     /// noticed late), the first already admitted: they run one after another
     /// in one task, oldest first, so they neither overlap nor get skipped as
     /// overlapping each other. Each later one is admitted at its turn.
-    fn dispatch_batch(self: &Arc<Self>, bot: &Arc<BotEntry>, fires: Vec<(Timestamp, Trigger)>) {
+    fn dispatch_batch(
+        self: &Arc<Self>,
+        bot: &Arc<BotEntry>,
+        fires: Vec<(Timestamp, Trigger)>,
+        first_token: CancellationToken,
+    ) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let busy = self.exec.activity.busy();
         let core = Arc::clone(self);
         let bot = Arc::clone(bot);
         self.exec.rt.spawn(async move {
             let _busy = busy;
+            let mut token = Some(first_token);
             for (i, (at, trigger)) in fires.into_iter().enumerate() {
                 if i > 0 && !core.running.load(Ordering::SeqCst) {
                     // Stopped meanwhile: what has not started does not.
@@ -965,6 +1097,7 @@ impl Core {
                         if let Admission::Skip(_) = a {
                             st.skipped();
                         }
+                        token = Some(st.run_token());
                         a
                     };
                     match admission {
@@ -979,7 +1112,8 @@ impl Core {
                 }
                 let start = core.run_start(&bot, trigger, Some(at));
                 let began = core.begin(&[start], &[&bot]).await;
-                core.execute(&bot, trigger, Some(at), began_one(began))
+                let replaced = token.take().unwrap_or_default();
+                core.execute(&bot, trigger, Some(at), began_one(began), &replaced)
                     .await;
             }
             core.run_finished();
@@ -1015,7 +1149,8 @@ impl Core {
                     .into_iter()
                     .zip(began)
                     .map(|(s, began)| async move {
-                        core.execute(&s.bot, s.trigger, Some(s.at), began).await;
+                        core.execute(&s.bot, s.trigger, Some(s.at), began, &s.replaced)
+                            .await;
                         core.run_finished();
                     })
                     .collect();
@@ -1031,6 +1166,7 @@ impl Core {
         bot: Arc<BotEntry>,
         trigger: Trigger,
         scheduled: Option<Timestamp>,
+        replaced: CancellationToken,
         done: Option<oneshot::Sender<RunRecord>>,
     ) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -1040,7 +1176,9 @@ impl Core {
             let _busy = busy;
             let start = core.run_start(&bot, trigger, scheduled);
             let began = began_one(core.begin(&[start], &[&bot]).await);
-            let record = core.execute(&bot, trigger, scheduled, began).await;
+            let record = core
+                .execute(&bot, trigger, scheduled, began, &replaced)
+                .await;
             if let Some(done) = done {
                 let _ = done.send(record);
             }
@@ -1136,6 +1274,7 @@ impl Core {
         trigger: Trigger,
         scheduled: Option<Timestamp>,
         began: Began,
+        replaced: &CancellationToken,
     ) -> RunRecord {
         let not_run = match began {
             Began::Run(id) => Err(id),
@@ -1163,16 +1302,18 @@ impl Core {
             trigger,
             scheduled,
         };
-        let record = runner::run(
-            &self.exec,
-            &bot.name,
-            &bot.job,
-            &bot.policy,
+        let shutdown = lock(&self.shutdown).clone();
+        let stops = runner::Stops {
+            replaced,
+            shutdown: &shutdown,
+        };
+        let fire = runner::Fire {
+            bot: &bot.name,
             trigger,
             scheduled,
-            &obs,
-        )
-        .await;
+            run_id: id,
+        };
+        let record = runner::run(&self.exec, fire, &bot.job, &bot.policy, &stops, &obs).await;
         self.finish(bot, &record, id);
         record
     }
@@ -1236,7 +1377,10 @@ impl Core {
     ) {
         match queued {
             Some((at, Admission::Start)) => {
-                self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), None)
+                // Queued fires come of `Overlap::Queue`, which replaces
+                // nothing: the token taken now is the admission's.
+                let token = lock(&bot.st).run_token();
+                self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), token, None)
             }
             Some((at, Admission::Skip(reason))) => {
                 self.skip_fire(bot, Trigger::Scheduled, reason, at)
@@ -1333,7 +1477,7 @@ impl Observer for OwnedObserver {
     fn attempt_failed(&self, f: &AttemptFailure) {
         self.view().attempt_failed(f);
     }
-    fn worker_stuck(&self, replaced: bool, limit: Duration) {
+    fn worker_stuck(&self, replaced: bool, limit: Option<Duration>) {
         self.view().worker_stuck(replaced, limit);
     }
     fn worker_returned(&self) {
@@ -1387,17 +1531,20 @@ impl Observer for RunObserver<'_> {
         }
     }
 
-    fn worker_stuck(&self, replaced: bool, limit: Duration) {
+    fn worker_stuck(&self, replaced: bool, limit: Option<Duration>) {
         lock(&self.bot.st).worker_stuck();
-        tracing::error!(bot = %self.bot.name, replaced, "a sync job ran past its time limit; its thread is stuck");
+        tracing::error!(bot = %self.bot.name, replaced, "a sync job's thread is stuck (time limit, or the run was stopped)");
         self.core.emit(
             self.bot,
             EventKind::WorkerStuck,
             EventType::Error,
             || {
+                let cause = match limit {
+                    Some(limit) => format!("ran past its time limit of {}", human(limit)),
+                    None => "was stopped (replaced, or the shutdown grace ran out)".to_owned(),
+                };
                 format!(
-                    "a sync attempt ran past its time limit of {} and its thread cannot be stopped: counted as stuck{}",
-                    human(limit),
+                    "a sync attempt {cause} and its thread cannot be stopped: counted as stuck{}",
                     if replaced {
                         "; a replacement keeps the worker pool at its size"
                     } else {
@@ -1408,7 +1555,7 @@ impl Observer for RunObserver<'_> {
             || {
                 serde_json::json!({
                     "replaced": replaced,
-                    "time_limit_s": limit.as_secs_f64(),
+                    "time_limit_s": limit.map(|l| l.as_secs_f64()),
                     "stuck_in_pool": self.core.exec.workers.stuck(),
                 })
             },
@@ -1437,6 +1584,20 @@ impl Observer for RunObserver<'_> {
         self.core.carry_out_queued(self.bot, queued);
         self.core.bump();
     }
+}
+
+/// The end of a stderr tail for an event: its last 4 KiB at most (the
+/// record keeps more), cut at a character boundary.
+fn event_tail(tail: &str) -> &str {
+    const MAX: usize = 4096;
+    if tail.len() <= MAX {
+        return tail;
+    }
+    let mut start = tail.len() - MAX;
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    &tail[start..]
 }
 
 /// The one answer of a one-run [`Core::begin`].

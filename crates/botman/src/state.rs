@@ -17,7 +17,7 @@
 //! | from | on | to | what follows |
 //! |---|---|---|---|
 //! | Idle | a fire is admitted | Running | the run starts |
-//! | Running | a fire, while active | Running | per [`Overlap`]: started, queued, or skipped (`overlap`, `concurrency_limit`, `queue_full`) |
+//! | Running | a fire, while active | Running | per [`Overlap`]: started, queued, or skipped (`overlap`, `concurrency_limit`, `queue_full`); under `Replace` the runs in flight are stopped (interrupted) and it starts |
 //! | Running | a run ends and nothing is active | Idle | the queued fire starts, if any |
 //! | Running, Idle | a run ends with a failure or time-out | CoolingDown { until = end + length } | the recovery run at `until`; the next length doubles, up to `max_timeout` |
 //! | Running, Idle | a run ends with success | (unchanged) | the failure count and the cool-down length reset |
@@ -78,6 +78,9 @@ impl BotEntry {
             since: self.since,
             paused: st.is_paused(),
             stuck_workers: st.stuck() as u64,
+            last_success: c.last_success,
+            overdue: st.watch.is_some_and(|w| w.overdue),
+            overdue_alerts: c.overdue_alerts,
         }
     }
 }
@@ -122,6 +125,22 @@ pub(crate) struct Applied {
     pub(crate) failures_after: u64,
 }
 
+/// The dead man's switch of a bot with
+/// [`expect_success_within`](crate::BotBuilder::expect_success_within):
+/// one heap entry at `check`; a success moves the deadline, and the entry,
+/// when it comes, looks again rather than being replaced (no heap churn per
+/// run).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Watch {
+    /// The first scheduled fire after the bot was added or the manager
+    /// started: the window counts from here until a run succeeds.
+    pub(crate) from: Timestamp,
+    /// The live heap entry's instant (an entry at another is stale).
+    pub(crate) check: Timestamp,
+    /// The window ran out and no run has succeeded since.
+    pub(crate) overdue: bool,
+}
+
 /// The mutable state of one bot.
 pub(crate) struct BotRuntime {
     pub(crate) schedules: Vec<Schedule>,
@@ -133,6 +152,11 @@ pub(crate) struct BotRuntime {
     running: u32,
     stuck: u32,
     queued: Option<Timestamp>,
+    /// Cancelled when a fire replaces the runs in flight
+    /// ([`Overlap::Replace`]); each run holds the token of its admission.
+    replace: tokio_util::sync::CancellationToken,
+    /// The dead man's switch, for a bot with `expect_success_within`.
+    pub(crate) watch: Option<Watch>,
     /// The length of the next cool-down.
     cool_down_len: Duration,
     pub(crate) counters: Counters,
@@ -148,6 +172,8 @@ impl BotRuntime {
             running: 0,
             stuck: 0,
             queued: None,
+            replace: tokio_util::sync::CancellationToken::new(),
+            watch: None,
             cool_down_len: policy.initial_timeout,
             counters: Counters::default(),
         }
@@ -258,10 +284,23 @@ impl BotRuntime {
                     return Admission::Queued;
                 }
                 Overlap::Queue => return Admission::Skip(SkipReason::QueueFull),
+                Overlap::Replace => {
+                    // The runs in flight hold the old token: they stop and
+                    // record themselves as interrupted.
+                    self.replace.cancel();
+                    self.replace = tokio_util::sync::CancellationToken::new();
+                }
             }
         }
         self.start();
         Admission::Start
+    }
+
+    /// The token a run admitted now holds: a later fire under
+    /// [`Overlap::Replace`] cancels it. Taken under the same lock as the
+    /// admission, so no newer fire can come between.
+    pub(crate) fn run_token(&self) -> tokio_util::sync::CancellationToken {
+        self.replace.clone()
     }
 
     /// Counts a run that starts whatever the phase (manual runs).
@@ -331,6 +370,10 @@ impl BotRuntime {
         match r.outcome {
             RunOutcome::Success => {
                 c.successes += 1;
+                c.last_success = Some(r.finished);
+                if let Some(w) = &mut self.watch {
+                    w.overdue = false;
+                }
                 c.consecutive_failures = 0;
                 self.cool_down_len = policy.initial_timeout;
             }

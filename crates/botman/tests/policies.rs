@@ -706,10 +706,15 @@ fn stop_waits_for_the_grace_then_reports_abandoned_runs() {
             .build()
             .unwrap();
         let (g, j) = Gate::new();
+        let began = Arc::new(AtomicBool::new(false));
+        let b2 = Arc::clone(&began);
         m.add_bot(
             Bot::builder("stuck")
                 .schedule("0 0 1 1 *")
-                .job(j)
+                .job(move || {
+                    b2.store(true, Ordering::SeqCst);
+                    j()
+                })
                 .build()
                 .unwrap(),
         )
@@ -717,6 +722,12 @@ fn stop_waits_for_the_grace_then_reports_abandoned_runs() {
         m.start();
         let h = m.run_bot("stuck").unwrap();
         until(&m, "stuck", "running", |b| b.state == BotState::Running).await;
+        // Admitted is not yet on a thread: wait until the job runs.
+        let deadline = std::time::Instant::now() + WAIT;
+        while !began.load(Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "the job never began");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let m2 = m.clone();
         let stopping = tokio::spawn(async move { m2.stop_async().await });
         // Once the stop is visible its grace deadline is fixed.
@@ -736,8 +747,12 @@ fn stop_waits_for_the_grace_then_reports_abandoned_runs() {
         clock.advance(secs(1));
         let report = stopping.await.unwrap();
         assert_eq!(report.abandoned, vec!["stuck".to_owned()]);
+        // The run is stopped and recorded as interrupted; a sync job's
+        // thread cannot be stopped, so it is stuck until it returns.
+        assert_eq!(report.stuck, vec!["stuck".to_owned()]);
+        assert_eq!(h.await.unwrap().outcome, RunOutcome::Interrupted);
         g.open();
-        assert!(h.await.unwrap().is_success());
+        until(&m, "stuck", "the thread returned", |b| b.stuck_workers == 0).await;
         // A stop with nothing running returns at once.
         assert!(m.stop_async().await.abandoned.is_empty());
     });

@@ -155,6 +155,11 @@ pub enum EventKind {
     WorkerStuck,
     /// A stuck thread returned (Info).
     WorkerReturned,
+    /// No run of the bot has succeeded within its
+    /// [`expect_success_within`](crate::BotBuilder::expect_success_within)
+    /// window (Error): `data.window_s`, `data.last_success` (or null),
+    /// `data.counted_from`. Again at most once per window while it lasts.
+    Overdue,
     /// The store failed to record runs or states (Error, the manager's own
     /// event): `data.error`, `data.kind`, `data.pending` (rows waiting),
     /// `data.retry_at`. Retried until it works; rows are dropped, and
@@ -189,6 +194,7 @@ impl EventKind {
             EventKind::ClockJumped => "clock_jumped",
             EventKind::WorkerStuck => "worker_stuck",
             EventKind::WorkerReturned => "worker_returned",
+            EventKind::Overdue => "overdue",
             EventKind::StoreFailed => "store_failed",
             EventKind::StoreRecovered => "store_recovered",
             EventKind::Custom => "custom",
@@ -198,7 +204,7 @@ impl EventKind {
     /// The kind named `name`; a skip's or miss's reason is read from
     /// `reason` (the event's `data.reason`).
     fn from_parts(name: &str, reason: Option<&str>) -> Result<EventKind, crate::Error> {
-        const PLAIN: [EventKind; 20] = [
+        const PLAIN: [EventKind; 21] = [
             EventKind::RunStarted,
             EventKind::AttemptFailed,
             EventKind::RunSucceeded,
@@ -216,6 +222,7 @@ impl EventKind {
             EventKind::ClockJumped,
             EventKind::WorkerStuck,
             EventKind::WorkerReturned,
+            EventKind::Overdue,
             EventKind::StoreFailed,
             EventKind::StoreRecovered,
             EventKind::Custom,

@@ -195,6 +195,21 @@ pub struct RunOutput {
     pub stderr_tail: Option<String>,
 }
 
+impl RunOutput {
+    /// An exit code and the tails of stdout and stderr.
+    pub fn new(
+        exit_code: Option<i32>,
+        stdout_tail: Option<String>,
+        stderr_tail: Option<String>,
+    ) -> RunOutput {
+        RunOutput {
+            exit_code,
+            stdout_tail,
+            stderr_tail,
+        }
+    }
+}
+
 /// A run's end (or a fire that did not run), for [`Store::end_runs`].
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -213,11 +228,12 @@ pub struct RunEnd {
 
 impl RunEnd {
     /// The end of a run (`id: Some`) or the row of a fire that did not run.
-    pub fn new(id: Option<RunId>, record: RunRecord, state: Option<SavedState>) -> RunEnd {
+    /// The record's output moves to [`output`](RunEnd::output).
+    pub fn new(id: Option<RunId>, mut record: RunRecord, state: Option<SavedState>) -> RunEnd {
         RunEnd {
             id,
+            output: record.output.take().unwrap_or_default(),
             record,
-            output: RunOutput::default(),
             state,
         }
     }
