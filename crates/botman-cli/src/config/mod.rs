@@ -743,6 +743,10 @@ command = ["report", "--all"]
             errors(&format!("{BOT}time_limit = 0\n")),
             ["5:14: 'time_limit' of zero would fail every attempt; leave it out for no limit"]
         );
+        assert_eq!(
+            errors(&format!("{BOT}expect_success_within = \"0s\"\n")),
+            ["5:25: 'expect_success_within' of zero would be overdue at once"]
+        );
         // The library's own checks, at the bot: the default initial_timeout
         // is 60 s.
         assert_eq!(

@@ -197,6 +197,14 @@ fn bot(
             "'time_limit' of zero would fail every attempt; leave it out for no limit",
         );
     }
+    if let (Some(w), Some(v)) = (expect_success_within, &b.expect_success_within)
+        && w.is_zero()
+    {
+        d.error(
+            v.span.clone(),
+            "'expect_success_within' of zero would be overdue at once",
+        );
+    }
     let overlap = b.overlap.as_ref().and_then(|o| overlap(o, d));
     let misfire = b.misfire.as_ref().and_then(|m| misfire(m, d));
     let workdir = b.workdir.as_ref().and_then(|w| {
