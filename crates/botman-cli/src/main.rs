@@ -3,14 +3,26 @@
 //! `botman next '<expr>' [--after <RFC3339>] [--count N] [--tz <zone>]` prints
 //! the next fire times of a cron expression, one RFC 3339 timestamp with its
 //! offset per line. Bad input exits with status 2 and `error: ...` on stderr.
+//!
+//! `botman check [FILE]` validates a config file (default `./botman.toml`):
+//! `ok: N bots` on stdout and status 0, or every error as
+//! `FILE:LINE:COL: error: ...` on stderr and status 2.
+//!
+//! `botman list [FILE] [--after <RFC3339>]` prints each bot of the file with
+//! its schedules and its next three fires in its zone.
+
+mod config;
 
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use botman::{Cron, ParseError};
 use clap::{Parser, Subcommand};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
+
+use crate::config::{CommandSpec, Config, ConfigError};
 
 /// botman: a cron scheduler for functions and shell commands.
 #[derive(Debug, Parser)]
@@ -24,6 +36,28 @@ struct Cli {
 enum Command {
     /// Print the next fire times of a cron expression.
     Next(NextArgs),
+    /// Validate a config file: `ok: N bots`, or every error with its line
+    /// and column (status 2).
+    Check(CheckArgs),
+    /// List the bots of a config file with their schedules and next fires.
+    List(ListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The config file.
+    #[arg(default_value = "botman.toml")]
+    file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// The config file.
+    #[arg(default_value = "botman.toml")]
+    file: PathBuf,
+    /// Fires strictly after this instant (RFC 3339). Defaults to now.
+    #[arg(long, value_name = "RFC3339")]
+    after: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,11 +89,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Next(args) => next(&args),
+        Command::Check(args) => check(&args),
+        Command::List(args) => list(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(UsageError(msg))) => {
             eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Config(err)) => {
+            eprintln!("{err}");
             ExitCode::from(2)
         }
         Err(Failure::Io(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
@@ -75,7 +115,15 @@ fn main() -> ExitCode {
 
 enum Failure {
     Usage(UsageError),
+    /// A config file that cannot be read or has errors.
+    Config(ConfigError),
     Io(io::Error),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::Config(e)
+    }
 }
 
 impl From<UsageError> for Failure {
@@ -99,15 +147,7 @@ fn next(args: &NextArgs) -> Result<(), Failure> {
             args.tz
         ))
     })?;
-    let after = match &args.after {
-        None => Timestamp::now(),
-        Some(text) => text.parse::<Timestamp>().map_err(|e| {
-            UsageError(format!(
-                "--after: `{text}` is not an RFC 3339 instant ({e}); \
-                 write it like 2025-03-08T12:00:00-05:00 or 2025-03-08T17:00:00Z"
-            ))
-        })?,
-    };
+    let after = after(args.after.as_deref())?;
     let start = ZonedDateTime::new(after, tz);
     let mut out = BufWriter::new(io::stdout().lock());
     let mut printed = 0u64;
@@ -126,6 +166,66 @@ fn next(args: &NextArgs) -> Result<(), Failure> {
     if printed < args.count {
         eprintln!("note: only {printed} fire times exist before the year 9998");
     }
+    Ok(())
+}
+
+/// `--after`, or now.
+fn after(text: Option<&str>) -> Result<Timestamp, UsageError> {
+    match text {
+        None => Ok(Timestamp::now()),
+        Some(text) => text.parse::<Timestamp>().map_err(|e| {
+            UsageError(format!(
+                "--after: `{text}` is not an RFC 3339 instant ({e}); \
+                 write it like 2025-03-08T12:00:00-05:00 or 2025-03-08T17:00:00Z"
+            ))
+        }),
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let config = Config::load(&args.file)?;
+    let n = config.bots.len();
+    let mut out = io::stdout().lock();
+    writeln!(out, "ok: {n} bot{}", if n == 1 { "" } else { "s" })?;
+    Ok(())
+}
+
+/// How many next fires `list` shows per bot.
+const LIST_FIRES: usize = 3;
+
+fn list(args: &ListArgs) -> Result<(), Failure> {
+    let after = after(args.after.as_deref())?;
+    let config = Config::load(&args.file)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    for (i, bot) in config.bots.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}  ({})", bot.name, bot.timezone)?;
+        for s in &bot.schedules {
+            writeln!(out, "  schedule  {}", s.expr())?;
+        }
+        // The next fires of all its schedules together, each instant once.
+        let mut fires: Vec<ZonedDateTime> = Vec::new();
+        for s in &bot.schedules {
+            let tz = s.time_zone().cloned().unwrap_or(TimeZone::UTC);
+            let start = ZonedDateTime::new(after, tz);
+            fires.extend(s.cron().iter_after(&start).take(LIST_FIRES));
+        }
+        fires.sort_by_key(ZonedDateTime::timestamp);
+        fires.dedup_by_key(|z| z.timestamp());
+        for (j, fire) in fires.iter().take(LIST_FIRES).enumerate() {
+            let label = if j == 0 { "next" } else { "" };
+            let at = fire.timestamp().display_with_offset(fire.offset());
+            writeln!(out, "  {label:<8}  {at}")?;
+        }
+        let command = match &bot.command {
+            CommandSpec::Shell(s) => s.clone(),
+            CommandSpec::Argv(argv) => format!("{argv:?}"),
+        };
+        writeln!(out, "  command   {command}")?;
+    }
+    out.flush()?;
     Ok(())
 }
 
