@@ -12,6 +12,12 @@ use clap::{Parser, Subcommand};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
+// Shell-command jobs of the daemon (issue #10); unused until the daemon
+// wires them in.
+#[cfg(unix)]
+#[allow(dead_code)]
+mod shell;
+
 /// botman: a cron scheduler for functions and shell commands.
 #[derive(Debug, Parser)]
 #[command(name = "botman", version, about)]
