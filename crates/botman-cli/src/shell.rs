@@ -1373,9 +1373,13 @@ mod tests {
         let pids = pids_in(&file, 3).unwrap();
         // Still alive inside the grace: SIGTERM did nothing.
         assert!(pids.iter().all(|&p| !gone(p)));
+        assert!(detached_stops() >= 1);
+        // What the daemon does before it exits; other tests' stops count
+        // too, and all end within seconds.
+        assert!(wait_detached_stops(Duration::from_secs(20)).await);
         assert!(
-            eventually(Duration::from_secs(10), || pids.iter().all(|&p| gone(p))).await,
-            "still running: {pids:?}"
+            pids.iter().all(|&p| gone(p)),
+            "detached stop ended, still running: {pids:?}"
         );
     }
 
