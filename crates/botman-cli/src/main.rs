@@ -24,6 +24,11 @@ use jiff::{Timestamp, ZonedDateTime};
 
 use crate::config::{CommandSpec, Config, ConfigError};
 
+// Shell-command jobs of the daemon (issue #10).
+#[cfg(unix)]
+#[allow(dead_code)]
+mod shell;
+
 /// botman: a cron scheduler for functions and shell commands.
 #[derive(Debug, Parser)]
 #[command(name = "botman", version, about)]
