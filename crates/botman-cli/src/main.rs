@@ -10,6 +10,10 @@
 //!
 //! `botman list [FILE] [--after <RFC3339>]` prints each bot of the file with
 //! its schedules and its next three fires in its zone.
+//!
+//! `botman run [FILE] [--node NAME] [--log-format human|json]` is the
+//! daemon (`daemon.rs`); `botman history BOT [--config FILE] [--limit N]
+//! [--json]` reads a bot's runs from the file's state store.
 
 mod config;
 
@@ -24,9 +28,10 @@ use jiff::{Timestamp, ZonedDateTime};
 
 use crate::config::{CommandSpec, Config, ConfigError};
 
-// Shell-command jobs of the daemon (issue #10).
+// The daemon and its shell-command jobs (issue #10): Unix only.
 #[cfg(unix)]
-#[allow(dead_code)]
+mod daemon;
+#[cfg(unix)]
 mod shell;
 
 /// botman: a cron scheduler for functions and shell commands.
@@ -46,6 +51,44 @@ enum Command {
     Check(CheckArgs),
     /// List the bots of a config file with their schedules and next fires.
     List(ListArgs),
+    /// Run the scheduler daemon on a config file (SIGINT/SIGTERM stop it
+    /// gracefully, SIGHUP reloads the file).
+    #[cfg(unix)]
+    Run(RunArgs),
+    /// Print a bot's runs from the config file's state store, newest first.
+    #[cfg(unix)]
+    History(HistoryArgs),
+}
+
+#[cfg(unix)]
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The config file.
+    #[arg(default_value = "botman.toml")]
+    file: PathBuf,
+    /// The node name recorded on runs and given to jobs as BOTMAN_NODE
+    /// (default: env BOTMAN_NODE, else the host name).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// How to log (to stderr): lines for people, or one JSON object each.
+    #[arg(long, value_enum, default_value_t = daemon::LogFormat::Human)]
+    log_format: daemon::LogFormat,
+}
+
+#[cfg(unix)]
+#[derive(Debug, clap::Args)]
+struct HistoryArgs {
+    /// The bot.
+    bot: String,
+    /// The config file whose state store to read.
+    #[arg(long, value_name = "FILE", default_value = "botman.toml")]
+    config: PathBuf,
+    /// How many runs, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
+    /// A JSON array of runs instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +139,10 @@ fn main() -> ExitCode {
         Command::Next(args) => next(&args),
         Command::Check(args) => check(&args),
         Command::List(args) => list(&args),
+        #[cfg(unix)]
+        Command::Run(args) => run_daemon(&args),
+        #[cfg(unix)]
+        Command::History(args) => history(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +153,10 @@ fn main() -> ExitCode {
         Err(Failure::Config(err)) => {
             eprintln!("{err}");
             ExitCode::from(2)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
         }
         Err(Failure::Io(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
             // `botman next ... | head` closing the pipe is not an error.
@@ -122,7 +173,102 @@ enum Failure {
     Usage(UsageError),
     /// A config file that cannot be read or has errors.
     Config(ConfigError),
+    /// The daemon or a store failed (status 1).
+    Runtime(String),
     Io(io::Error),
+}
+
+/// A multi-threaded runtime for the daemon and the store.
+#[cfg(unix)]
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(unix)]
+fn run_daemon(args: &RunArgs) -> Result<(), Failure> {
+    // The file is checked before anything starts: its errors, all of
+    // them, with status 2.
+    Config::load(&args.file)?;
+    daemon::init_logs(args.log_format);
+    let node = daemon::node_name(args.node.as_deref());
+    runtime()?
+        .block_on(daemon::run(&args.file, node))
+        .map_err(Failure::Runtime)
+}
+
+#[cfg(unix)]
+fn history(args: &HistoryArgs) -> Result<(), Failure> {
+    let config = Config::load(&args.config)?;
+    daemon::init_logs(daemon::LogFormat::Human);
+    let runs = runtime()?
+        .block_on(daemon::history(&config, &args.bot, args.limit))
+        .map_err(Failure::Runtime)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        let rows: Vec<serde_json::Value> = runs.iter().map(daemon::run_json).collect();
+        let text = serde_json::to_string_pretty(&rows)
+            .map_err(|e| Failure::Runtime(format!("encoding the history: {e}")))?;
+        writeln!(out, "{text}")?;
+    } else {
+        writeln!(
+            out,
+            "{:<8} {:<20} {:<20} {:>10} {:<13} {:>8} {:>4} {:<9} {:<12} error",
+            "id",
+            "scheduled_at",
+            "started_at",
+            "duration",
+            "outcome",
+            "attempts",
+            "exit",
+            "trigger",
+            "node"
+        )?;
+        for r in &runs {
+            let j = daemon::run_json(r);
+            let text = |k: &str| j[k].as_str().unwrap_or("-").to_owned();
+            let short = |t: String| t.chars().take(19).collect::<String>();
+            let duration = j["duration_ms"]
+                .as_f64()
+                .map_or("-".to_owned(), |ms| format!("{:.0}ms", ms));
+            let outcome = match (r.outcome, r.outcome.and_then(|o| o.reason())) {
+                (Some(o), Some(why)) => format!("{o} ({why})"),
+                (Some(o), None) => o.to_string(),
+                (None, _) => "in flight".to_owned(),
+            };
+            let error: String = r
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(60)
+                .collect();
+            writeln!(
+                out,
+                "{:<8} {:<20} {:<20} {:>10} {:<13} {:>8} {:>4} {:<9} {:<12} {}",
+                r.id.0,
+                short(text("scheduled_at")),
+                short(text("started_at")),
+                duration,
+                outcome,
+                r.attempts,
+                r.output.exit_code.map_or("-".to_owned(), |c| c.to_string()),
+                r.trigger.as_str(),
+                r.node.as_deref().unwrap_or("-"),
+                error
+            )?;
+        }
+        if runs.is_empty() {
+            eprintln!("no runs recorded for bot '{}'", args.bot);
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 impl From<ConfigError> for Failure {

@@ -64,15 +64,7 @@ const GIVE_UP_AFTER_KILL: Duration = Duration::from_secs(5);
 /// the run forever.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// What to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CommandSpec {
-    /// `/bin/sh -c <text>`.
-    Shell(String),
-    /// `argv[0]` (looked up in `PATH` when it has no slash) with the rest as
-    /// its arguments, without a shell.
-    Argv(Vec<String>),
-}
+pub(crate) use crate::config::CommandSpec;
 
 /// A bot's shell command: what to run, where, with which environment.
 #[derive(Debug, Clone)]
@@ -162,12 +154,17 @@ impl ShellCommand {
 
     /// Time between SIGTERM and SIGKILL when the run is stopped. Defaults to
     /// [`DEFAULT_KILL_GRACE`] (5 s).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the daemon uses the default grace")
+    )]
     pub(crate) fn with_kill_grace(mut self, grace: Duration) -> Self {
         self.kill_grace = grace;
         self
     }
 
     /// The bot this command belongs to.
+    #[cfg_attr(not(test), allow(dead_code, reason = "for callers that log"))]
     pub(crate) fn bot(&self) -> &str {
         &self.bot
     }
@@ -861,6 +858,10 @@ pub(crate) enum ReapOrphans {
     IfPid1,
     /// Always; also makes this process a child subreaper, so that orphans
     /// of its jobs come to it instead of to PID 1.
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "tests; the daemon reaps only as PID 1")
+    )]
     Always,
 }
 

@@ -508,6 +508,15 @@ impl Botman {
         self.core.history(bot, limit, before).await
     }
 
+    /// Stops every run in flight now, as the end of the shutdown grace
+    /// does: an async job's future is dropped (a shell job's process group
+    /// is killed) and the run is recorded as
+    /// [`Interrupted`](crate::RunOutcome::Interrupted). With a `stop` under
+    /// way, it ends the grace at once (a daemon's second Ctrl-C).
+    pub fn stop_runs(&self) {
+        lock(&self.core.shutdown).cancel();
+    }
+
     /// Stops firing and waits up to the shutdown grace for running jobs.
     pub async fn stop_async(&self) -> StopReport {
         let core = &self.core;

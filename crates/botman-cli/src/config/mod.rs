@@ -41,6 +41,11 @@ use botman::{Bot, BotBuilder, Botman, BotmanBuilder, EventType, Misfire, Overlap
 pub(crate) use error::{ConfigError, LineCol};
 pub(crate) use raw::Span;
 
+/// The name among `names` that `word` was probably meant to be.
+pub(crate) fn suggest_name<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
+    raw::suggest(word, names.iter().copied())
+}
+
 /// A loaded, valid config file.
 #[derive(Debug)]
 pub(crate) struct Config {
@@ -170,16 +175,13 @@ pub(crate) enum OverlapConfig {
 }
 
 impl OverlapConfig {
-    /// The library's policy; `None` when this library has no such policy
-    /// (the config is then refused by `resolve`, so a loaded config always
-    /// maps).
-    pub(crate) fn to_library_overlap(self) -> Option<Overlap> {
+    /// The library's policy.
+    pub(crate) fn to_library_overlap(self) -> Overlap {
         match self {
-            OverlapConfig::Skip => Some(Overlap::Skip),
-            OverlapConfig::Queue => Some(Overlap::Queue),
-            OverlapConfig::Concurrent(n) => Some(Overlap::Concurrent(n)),
-            // integration: Overlap::Replace lands with issue 10
-            OverlapConfig::Replace => None,
+            OverlapConfig::Skip => Overlap::Skip,
+            OverlapConfig::Queue => Overlap::Queue,
+            OverlapConfig::Concurrent(n) => Overlap::Concurrent(n),
+            OverlapConfig::Replace => Overlap::Replace,
         }
     }
 }
@@ -255,8 +257,8 @@ impl BotConfig {
         if let Some(d) = self.time_limit {
             b = b.time_limit(d);
         }
-        if let Some(o) = self.overlap.and_then(OverlapConfig::to_library_overlap) {
-            b = b.overlap(o);
+        if let Some(o) = self.overlap {
+            b = b.overlap(o.to_library_overlap());
         }
         if let Some(m) = self.misfire {
             b = b.misfire(m);
@@ -270,8 +272,9 @@ impl BotConfig {
         if let Some(com) = self.is_com_bot {
             b = b.is_com_bot(com);
         }
-        // integration: BotBuilder::expect_success_within lands with issue 10;
-        // until then the daemon reads `self.expect_success_within` itself.
+        if let Some(w) = self.expect_success_within {
+            b = b.expect_success_within(w);
+        }
         let r = &self.receivers;
         for w in &r.slack_webhook {
             b = b.slack_webhook(w.url());
@@ -760,13 +763,24 @@ command = ["report", "--all"]
     }
 
     #[test]
-    fn err_replace_waits_for_the_library() {
-        // integration: Overlap::Replace lands with issue 10; this test then
-        // turns into an ok_ test.
-        let e = errors(&format!("{BOT}overlap = \"replace\"\n"));
-        assert_eq!(e.len(), 1);
+    fn ok_replace_and_expect_success_within_reach_the_library() {
+        let text = format!("{BOT}overlap = \"replace\"\nexpect_success_within = \"26h\"\n");
+        let c = Config::parse(Path::new("botman.toml"), &text, &|_| None).expect("valid");
+        let b = &c.bots[0];
+        assert_eq!(b.overlap, Some(OverlapConfig::Replace));
+        assert_eq!(
+            b.overlap.map(OverlapConfig::to_library_overlap),
+            Some(Overlap::Replace)
+        );
+        assert_eq!(
+            b.expect_success_within,
+            Some(Duration::from_secs(26 * 3600))
+        );
         assert!(
-            e[0].starts_with("5:11: overlap = \"replace\" needs the library's Overlap::Replace")
+            b.builder()
+                .job(|| Ok::<_, std::io::Error>(()))
+                .build()
+                .is_ok()
         );
     }
 

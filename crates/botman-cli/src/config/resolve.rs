@@ -540,14 +540,6 @@ fn overlap(o: &Sp<String>, d: &mut Diagnostics) -> Option<OverlapConfig> {
             }
         },
     };
-    if policy.to_library_overlap().is_none() {
-        d.error(
-            o.span.clone(),
-            "overlap = \"replace\" needs the library's Overlap::Replace (issue 10), \
-             which this build does not have yet; use skip, queue or concurrent:N",
-        );
-        return None;
-    }
     Some(policy)
 }
 
