@@ -215,7 +215,7 @@ fn history(args: &HistoryArgs) -> Result<(), Failure> {
     } else {
         writeln!(
             out,
-            "{:<8} {:<20} {:<20} {:>10} {:<13} {:>8} {:>4} {:<9} {:<12} error",
+            "{:<8} {:<20} {:<20} {:>10} {:<21} {:>8} {:>4} {:<9} {:<12} error",
             "id",
             "scheduled_at",
             "started_at",
@@ -250,7 +250,7 @@ fn history(args: &HistoryArgs) -> Result<(), Failure> {
                 .collect();
             writeln!(
                 out,
-                "{:<8} {:<20} {:<20} {:>10} {:<13} {:>8} {:>4} {:<9} {:<12} {}",
+                "{:<8} {:<20} {:<20} {:>10} {:<21} {:>8} {:>4} {:<9} {:<12} {}",
                 r.id.0,
                 short(text("scheduled_at")),
                 short(text("started_at")),

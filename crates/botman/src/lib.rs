@@ -113,12 +113,19 @@
 //! | cool-down after a fire's attempts are exhausted | 60 s, doubling after each failed recovery run, up to 1 h | a broken dependency is not hammered; a success resets it |
 //! | recovery run | at the end of each cool-down | as the Python library, whose next run falls due at once |
 //! | fires inside a cool-down | skipped and counted | nothing is lost silently |
-//! | overlap ([`Overlap`]) | `Skip` | a slow job never piles up runs; `Queue` keeps one, `Concurrent(n)` allows n |
+//! | overlap ([`Overlap`]) | `Skip` | a slow job never piles up runs; `Queue` keeps one, `Concurrent(n)` allows n, `Replace` stops the run in flight (interrupted) and starts the new one |
 //! | misfire ([`Misfire`]) | `RunOnce`, grace 60 s | after a pause or suspend, catch up once rather than stampede |
 //! | jitter | none | a hash of (bot, instant), so every process agrees |
 //! | time limit | none | async jobs are cancelled; a sync job's thread is counted as stuck and replaced, up to [`BotmanBuilder::max_stuck_workers`] |
 //! | clock set back | under 3 h: every schedule kept; 3 h or more: every bot rescheduled from the new time | as cronie: a small correction never runs a fire twice, a wrong clock set right is not waited out |
 //! | COM apartment | off | Windows only; a no-op with a warning elsewhere |
+//! | dead man's switch ([`BotBuilder::expect_success_within`]) | off | an [`EventKind::Overdue`] Error event once per window while no run succeeds |
+//! | shutdown grace ([`BotmanBuilder::shutdown_grace`]) | 30 s | runs still going then are stopped and recorded as interrupted (a sync job's thread is counted as stuck) |
+//!
+//! A job set with [`BotBuilder::job_with`] or [`BotBuilder::async_job_with`]
+//! gets a [`RunContext`]: the fire's instant, the attempt, the run's id, and
+//! [`RunContext::set_output`] for a process's exit code and output tails,
+//! which the record, the history row and the failure event carry.
 //!
 //! # The scheduler
 //!
