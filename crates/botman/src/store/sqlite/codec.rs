@@ -74,8 +74,6 @@ pub(super) type Inserted = (i64, String, Option<i64>, bool);
 pub(super) struct Begins {
     /// Per batch, the answers.
     pub(super) answers: Vec<Vec<Begun>>,
-    /// Per bot, the rows inserted.
-    pub(super) added: HashMap<Arc<str>, usize>,
 }
 
 impl BeginBatch {
@@ -183,12 +181,6 @@ pub(super) fn begun_from_rows(
 fn begins(batches: &[&BeginBatch], ids: &[Vec<Option<i64>>]) -> Begins {
     let mut out = Begins::default();
     for (b, ids) in batches.iter().zip(ids) {
-        for (c, id) in b.rows.iter().zip(ids) {
-            if id.is_none() {
-                continue;
-            }
-            *out.added.entry(Arc::clone(&c.bot)).or_insert(0) += 1;
-        }
         out.answers.push(
             b.slots
                 .iter()
@@ -300,12 +292,16 @@ impl EndBatch {
                 let e = advance.entry(&r.bot).or_insert(at);
                 *e = (*e).max(at);
             }
+            // Pruning counts rows as they end: a row in flight cannot be
+            // pruned, so counting it at its begin let a burst of begins
+            // ahead of their ends (written behind) use up the count while
+            // nothing could go, and the ends never pruned.
+            *added.entry(&r.bot).or_insert(0) += 1;
             if e.id.is_some() {
                 finished.push(row);
                 continue;
             }
             not_run.push(row);
-            *added.entry(&r.bot).or_insert(0) += 1;
         }
         let states = states_json(ends.iter().filter_map(|e| e.state.as_ref()))?;
         Ok(EndBatch {
@@ -485,7 +481,6 @@ mod tests {
             ]
         );
         assert_eq!(got.answers[1], [Begun::ClaimedElsewhere]);
-        assert_eq!(got.added.get("a"), Some(&2));
         let err = begun_from_rows(&[&batch], vec![(7, "a".into(), Some(at), true)]);
         assert!(err.is_err(), "a missing row is an error, not a wrong id");
         let err = begun_from_rows(&[&batch], vec![(7, "b".into(), Some(at), true)]);

@@ -238,8 +238,10 @@ async fn states(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<SavedSta
     .collect()
 }
 
-/// Amortised pruning: a bot is pruned when this store has added `step`
-/// rows to it since its last prune (or since this store first touched it).
+/// Amortised pruning: a bot is pruned when this store has ended `step` of
+/// its rows (runs that finished, fires not run) since its last prune (or
+/// since this store first touched it). Rows are counted as they end, not as
+/// they begin: a run in flight cannot be pruned.
 struct Prune {
     retention: usize,
     step: usize,
@@ -473,9 +475,6 @@ async fn group_statements(
         begin(conn, path, &w.node, &w.session, &begins).await?
     };
     let mut advanced: HashMap<Arc<str>, i64> = HashMap::new();
-    for (bot, n) in begun.added {
-        *group.added.entry(bot).or_insert(0) += n;
-    }
 
     let ends: Vec<&EndBatch> = requests
         .iter()
