@@ -163,12 +163,6 @@ impl ShellCommand {
         self
     }
 
-    /// The bot this command belongs to.
-    #[cfg_attr(not(test), allow(dead_code, reason = "for callers that log"))]
-    pub(crate) fn bot(&self) -> &str {
-        &self.bot
-    }
-
     /// Runs the command once. `extra_env` are the per-run variables the daemon
     /// computes (`BOTMAN_BOT`, `BOTMAN_SCHEDULED_AT`, `BOTMAN_ATTEMPT`,
     /// `BOTMAN_RUN_ID`, `BOTMAN_NODE`); they come after, and so win over, the
@@ -858,9 +852,9 @@ pub(crate) enum ReapOrphans {
     IfPid1,
     /// Always; also makes this process a child subreaper, so that orphans
     /// of its jobs come to it instead of to PID 1.
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "tests; the daemon reaps only as PID 1")
+    #[allow(
+        dead_code,
+        reason = "the daemon reaps only as PID 1; kept for embedding"
     )]
     Always,
 }

@@ -430,7 +430,7 @@ fn sigterm_is_graceful_then_interrupts() {
         .iter()
         .find(|r| r["id"] == row["id"])
         .expect("the run is in the history");
-    assert_eq!(outcome(run), "success", "{run}");
+    assert_eq!(outcome(run), "interrupted", "{run}");
     assert!(!text(run, "finished_at").is_empty(), "{run}");
     assert!(
         rows.iter().all(|r| !r["outcome"].is_null()),
