@@ -225,6 +225,11 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
         .manager
         .apply_receivers(&m)
         .map_err(|e| format!("{}: {e}", config.path.display()))?;
+    // Installed before anything starts: a signal that comes as soon as the
+    // "next fire" lines are printed stops or reloads, never kills.
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let node: Arc<str> = node.into();
     let all: Vec<&BotConfig> = config.bots.iter().collect();
     add_bots(&m, &config, &all, &node)?;
@@ -238,9 +243,6 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
     );
     print_next_fires(&m, &config);
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     loop {
         tokio::select! {
             _ = term.recv() => break,
