@@ -632,3 +632,45 @@ retries = "many"
     assert!(!dir.path().join("botman.db").exists());
     assert!(!dir.path().join("ran").exists());
 }
+
+/// The daemon's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_command_printing_hundreds_of_megabytes_costs_bounded_memory() {
+    // 300 MB on stdout and 100 MB on stderr: the record keeps the last
+    // 64 KiB of each, and the daemon's peak memory stays far below what
+    // it printed (issue #10 asks for 1 GB; the shell module's own test
+    // prints 1 GB, this one keeps the debug build's test short).
+    let dir = dir_with(
+        r#"
+[[bot]]
+name = "loud"
+schedule = "* * * * * *"
+retries = 1
+command = "head -c 300000000 /dev/zero | tr '\\0' 'o'; head -c 100000000 /dev/zero | tr '\\0' 'e' >&2"
+"#,
+    );
+    let mut d = Daemon::start(dir.path(), &[]);
+    let row = d.wait_for_row("loud", "the loud run ended", |r| outcome(r) == "success");
+    let peak = peak_rss_kib(d.pid());
+    assert_eq!(
+        text(&row, "stdout_tail").len(),
+        64 * 1024,
+        "the last 64 KiB"
+    );
+    assert!(text(&row, "stdout_tail").bytes().all(|b| b == b'o'));
+    assert_eq!(text(&row, "stderr_tail").len(), 64 * 1024);
+    assert!(peak > 0, "read the daemon's VmHWM");
+    assert!(
+        peak < 64 * 1024,
+        "the daemon's peak RSS was {peak} KiB after printing 400 MB"
+    );
+}
