@@ -674,3 +674,25 @@ command = "head -c 300000000 /dev/zero | tr '\\0' 'o'; head -c 100000000 /dev/ze
         "the daemon's peak RSS was {peak} KiB after printing 400 MB"
     );
 }
+
+#[test]
+fn expect_success_within_reports_a_bot_that_stopped_succeeding() {
+    let dir = dir_with(
+        r#"
+[[bot]]
+name = "stale"
+schedule = "* * * * * *"
+retries = 1
+soft_exit_codes = [75]
+expect_success_within = "2s"
+command = "exit 75"
+"#,
+    );
+    let mut d = Daemon::start(dir.path(), &[]);
+    d.wait_until("the overdue error in the log", |d| {
+        let log = d.stderr();
+        log.contains("no run has succeeded within expect_success_within")
+            .then_some(())
+    });
+    assert!(d.stderr().contains("bot=stale"), "{}", d.output());
+}
