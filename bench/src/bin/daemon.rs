@@ -182,6 +182,9 @@ struct Phase {
     window_s: f64,
     rss_peak_kib: u64,
     hwm_kib: u64,
+    /// VmRSS split at the end of the window: anonymous and file-backed.
+    rss_anon_kib: u64,
+    rss_file_kib: u64,
     load: String,
     skipped: Option<String>,
 }
@@ -225,9 +228,11 @@ impl Phase {
             self.cpu_children_s
         );
         println!(
-            "  daemon RSS: peak sampled {:.1} MiB, VmHWM {:.1} MiB",
+            "  daemon RSS: peak sampled {:.1} MiB, VmHWM {:.1} MiB; at the end RssAnon {:.1} MiB, RssFile {:.1} MiB",
             self.rss_peak_kib as f64 / 1024.0,
-            self.hwm_kib as f64 / 1024.0
+            self.hwm_kib as f64 / 1024.0,
+            self.rss_anon_kib as f64 / 1024.0,
+            self.rss_file_kib as f64 / 1024.0
         );
         println!("  load at end: {}", self.load);
     }
@@ -403,6 +408,8 @@ fn measure(mut run: Run<'_>, phase: &mut Phase) -> Result<(), String> {
     let c1 = cpu_ticks(pid);
     phase.window_s = w0.elapsed().as_secs_f64();
     phase.hwm_kib = status_kib(pid, "VmHWM:");
+    phase.rss_anon_kib = status_kib(pid, "RssAnon:");
+    phase.rss_file_kib = status_kib(pid, "RssFile:");
     phase.rss_peak_kib = sampler.finish();
     phase.cpu_own_s = ((c1[0] + c1[1]) - (c0[0] + c0[1])) as f64 / 100.0;
     phase.cpu_children_s = ((c1[2] + c1[3]) - (c0[2] + c0[3])) as f64 / 100.0;
@@ -476,7 +483,7 @@ fn analyse_seconds(phase: &mut Phase, file: &Path, bounds: &[u128]) {
         .collect();
     spans.sort_by(f64::total_cmp);
     phase.note.push_str(&format!(
-        "{} seconds; {full} with all {N} starts; per-second burst (due -> last start) p50 {:.1} ms, max {:.1} ms{}",
+        "; {} seconds; {full} with all {N} starts; per-second burst (due -> last start) p50 {:.1} ms, max {:.1} ms{}",
         bounds.len(),
         pct(&spans, 50.0),
         pct(&spans, 100.0),
@@ -813,7 +820,7 @@ fn run(minutes: usize, every_second_s: usize) {
                 verdict(all)
             );
             println!(
-                "  (burst: botman worst minute {burst:.0} ms vs cron {:.0} ms; daemon CPU per minute: botman {:.2} s vs cron {:.2} s)",
+                "  (burst: botman worst minute {burst:.0} ms vs cron {:.0} ms; daemon own CPU per burst (the window holds every burst): botman {:.2} s vs cron {:.2} s)",
                 c.max_burst_ms(),
                 b.cpu_own_s / minutes as f64,
                 c.cpu_own_s / minutes as f64

@@ -48,8 +48,11 @@ pub(crate) const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 /// Longer output lines are cut in the log (the tail keeps them whole).
 const LOG_LINE_BYTES: usize = 4 * 1024;
 
-/// One read from a pipe; also the most the tail buffer overshoots by.
-const READ_CHUNK: usize = 64 * 1024;
+/// One read from a pipe; also the most the tail buffer overshoots by. Small:
+/// each running job holds two (1,000 jobs at once held 128 MiB of read
+/// buffers at 64 KiB; measured with `bench --bin daemon`, issue #10), and a
+/// pipe hands over at most 64 KiB a read anyway.
+const READ_CHUNK: usize = 8 * 1024;
 
 /// How often a stop looks at the group again.
 const POLL: Duration = Duration::from_millis(20);
