@@ -48,7 +48,7 @@ fn main() {
     run(minutes, every_second_s);
 }
 
-/// Child mode: append "<nanos> <BOTMAN_SCHEDULED_AT or ->" to the file.
+/// Child mode: append `<nanos> <BOTMAN_SCHEDULED_AT or ->` to the file.
 fn record(args: &[String]) {
     let now = botman_bench::now_nanos();
     let Some(file) = args.get(2) else { return };
