@@ -254,13 +254,15 @@ struct Floor {
     load: String,
 }
 
-fn floor_once(job: &str, file: &Path) -> Floor {
+/// Spawns `N` copies of `sh -c script` as fast as it can, then waits for
+/// them all: (all spawned, all exited), from the first spawn.
+fn spawn_all(script: &str) -> (Duration, Duration) {
     let t0 = Instant::now();
     let mut kids: Vec<Child> = Vec::with_capacity(N);
     for _ in 0..N {
         kids.push(
             Command::new("/bin/sh")
-                .args(["-c", "true"])
+                .args(["-c", script])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -268,31 +270,18 @@ fn floor_once(job: &str, file: &Path) -> Floor {
                 .expect("spawn sh"),
         );
     }
-    let true_spawned = t0.elapsed();
+    let spawned = t0.elapsed();
     for k in &mut kids {
         let _ = k.wait();
     }
-    let true_exited = t0.elapsed();
-    kids.clear();
+    (spawned, t0.elapsed())
+}
 
+fn floor_once(job: &str, file: &Path) -> Floor {
+    let (true_spawned, true_exited) = spawn_all("true");
     let _ = std::fs::remove_file(file);
     let t0_ns = botman_bench::now_nanos();
-    let t0 = Instant::now();
-    for _ in 0..N {
-        kids.push(
-            Command::new("/bin/sh")
-                .args(["-c", job])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn sh"),
-        );
-    }
-    let rec_spawned = t0.elapsed();
-    for k in &mut kids {
-        let _ = k.wait();
-    }
+    let (rec_spawned, _) = spawn_all(job);
     let starts = read_starts(file);
     let last = starts.iter().map(|s| s.0).max().unwrap_or(t0_ns);
     Floor {

@@ -177,14 +177,16 @@ fn add_bots(
     node: &Arc<str>,
 ) -> Result<(), String> {
     for b in bots {
-        let bot = build_bot(b, node)
-            .map_err(|e| format!("{}:{}: bot '{}': {e}", config.path.display(), b.at, b.name))?;
-        m.add_bot(bot)
-            .map_err(|e| format!("{}:{}: bot '{}': {e}", config.path.display(), b.at, b.name))?;
-        b.apply_receivers(m)
-            .map_err(|e| format!("{}:{}: bot '{}': {e}", config.path.display(), b.at, b.name))?;
+        let bot = build_bot(b, node).map_err(|e| about(config, b, &e))?;
+        m.add_bot(bot).map_err(|e| about(config, b, &e))?;
+        b.apply_receivers(m).map_err(|e| about(config, b, &e))?;
     }
     Ok(())
+}
+
+/// An error about a bot of the file, at the bot's place in it.
+fn about(config: &Config, b: &BotConfig, e: &botman::Error) -> String {
+    format!("{}:{}: bot '{}': {e}", config.path.display(), b.at, b.name)
 }
 
 /// One line per bot with its next fire, in the bot's zone.
@@ -304,8 +306,7 @@ fn reload(m: &Botman, old: &Config, node: &Arc<str>) -> Result<Config, String> {
     // leaves the running set as it was.
     for b in &new.bots {
         if before.get(b.name.as_str()) != Some(&fingerprint(b)) {
-            build_bot(b, node)
-                .map_err(|e| format!("{}:{}: bot '{}': {e}", new.path.display(), b.at, b.name))?;
+            build_bot(b, node).map_err(|e| about(&new, b, &e))?;
         }
     }
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
