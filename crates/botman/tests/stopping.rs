@@ -111,7 +111,13 @@ fn replace_stops_the_run_in_flight_and_starts_the_new_fire() {
             !of_kind(&seen_failed, EventKind::RunFailed).is_empty()
         })
         .await;
-        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        // The metric counts a run when it is admitted; the job itself is
+        // called a moment later, on the run's task.
+        let started = Arc::clone(&starts);
+        eventually("the second run's job was called", move || {
+            started.load(Ordering::SeqCst) == 2
+        })
+        .await;
         let b = m.metrics_of("rep").unwrap();
         assert_eq!(
             (b.skipped, b.errors),
