@@ -270,7 +270,7 @@ pub use crate::error::Error;
 pub use crate::events::{
     BotEvent, DEFAULT_QUEUE, EventKind, EventManager, EventType, SubscriptionId, SubscriptionStats,
 };
-pub use crate::manager::{Botman, BotmanBuilder, StopReport};
+pub use crate::manager::{Botman, BotmanBuilder, Health, StopReport, Triggered};
 pub use crate::metrics::{BotMetrics, BotState};
 #[cfg(feature = "webhooks")]
 pub use crate::receivers::{

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use tokio::sync::oneshot;
 
 use crate::bot::Bot;
 use crate::bot_ref::BotRef;
@@ -15,10 +15,10 @@ use crate::clock::{Activity, Clock, SystemClock};
 use crate::error::Error;
 use crate::events::{EventKind, EventManager, EventType};
 use crate::metrics::BotMetrics;
-use crate::run::{RunHandle, Trigger};
+use crate::run::{RunHandle, RunWatch, SkipReason, Trigger};
 use crate::runner::{Exec, Workers};
 use crate::scheduler::{AliveGuard, Core, CoreConfig, RuntimeGuard};
-use crate::state::{BotEntry, BotRuntime};
+use crate::state::{Admission, BotEntry, BotRuntime};
 use crate::store::{HistoryPage, MemoryStore, RunId, Store, StoredRun};
 use crate::util::{add, lock};
 
@@ -164,6 +164,41 @@ impl BotmanBuilder {
         Ok(Botman {
             core: Arc::new(core),
         })
+    }
+}
+
+/// What [`Botman::trigger`] did with a run asked for by hand.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Triggered {
+    /// It started: await [`RunHandle::run_id`] for its row, the handle for
+    /// its record.
+    Started(RunHandle),
+    /// A run is going and the bot's policy is `Overlap::Queue`: it starts
+    /// when that run ends.
+    Queued,
+    /// Not run, for this reason (the bot's overlap policy).
+    Skipped(SkipReason),
+}
+
+/// What [`Botman::health`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// The manager was started and not stopped.
+    pub running: bool,
+    /// Its scheduler loop is alive (false while not running).
+    pub scheduler_alive: bool,
+    /// The store did not answer a read: why.
+    pub store_error: Option<String>,
+    /// Store operations that failed since the manager was built.
+    pub store_errors: u64,
+}
+
+impl Health {
+    /// Running, its scheduler alive, its store answering.
+    pub fn is_healthy(&self) -> bool {
+        self.running && self.scheduler_alive && self.store_error.is_none()
     }
 }
 
@@ -633,7 +668,7 @@ impl Botman {
             return Err(Error::runtime_gone());
         }
         let entry = self.entry(name)?;
-        let (tx, rx) = oneshot::channel();
+        let (watch, handle) = RunWatch::with_handle();
         // A manual run replaces nothing; it holds the bot's token, so a
         // fire under `Overlap::Replace` stops it as any run in flight.
         let token = {
@@ -642,8 +677,69 @@ impl Botman {
             st.run_token()
         };
         self.core
-            .spawn_run(entry, Trigger::Manual, None, token, Some(tx));
-        Ok(RunHandle { rx })
+            .spawn_run(entry, Trigger::Manual, None, token, watch);
+        Ok(handle)
+    }
+
+    /// Runs a bot now as a person asks through a front end (the daemon's
+    /// HTTP API): the bot's [`Overlap`](crate::Overlap) policy decides, as
+    /// for a fire, whether it starts beside a run in flight, waits for it
+    /// (`Queue`), stops it (`Replace`) or is not run (`Skip`, a full
+    /// `Concurrent` or queue: the [`Triggered::Skipped`] reason, nothing
+    /// recorded). A pause or a cool-down does not hold back what a person
+    /// asked for. [`run_bot`](Botman::run_bot) starts a run whatever runs.
+    ///
+    /// Errors: no such bot; the runtime is gone ([`Error::is_runtime`]).
+    pub fn trigger(&self, name: &str) -> Result<Triggered, Error> {
+        if !self.core.runtime_alive.load(Ordering::SeqCst) {
+            return Err(Error::runtime_gone());
+        }
+        let entry = self.entry(name)?;
+        let now = self.core.clock.now();
+        let (admission, token) = {
+            let mut st = lock(&entry.st);
+            let admission = st.admit_manual(entry.policy.overlap, now);
+            (admission, st.run_token())
+        };
+        match admission {
+            Admission::Start => {
+                let (watch, handle) = RunWatch::with_handle();
+                self.core
+                    .spawn_run(entry, Trigger::Manual, None, token, watch);
+                Ok(Triggered::Started(handle))
+            }
+            Admission::Queued => Ok(Triggered::Queued),
+            Admission::Skip(reason) => Ok(Triggered::Skipped(reason)),
+        }
+    }
+
+    /// One run by its id ([`StoredRun::id`], [`RunHandle::run_id`]), with
+    /// its output tails, from the store; `None` if there is no such row.
+    ///
+    /// Errors: the store failed ([`Error::is_store`]).
+    pub async fn run_record(&self, id: RunId) -> Result<Option<StoredRun>, Error> {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.core.flush_journal(Timestamp::MAX),
+        )
+        .await;
+        self.core.store.run(id).await.map_err(Error::store)
+    }
+
+    /// Whether the manager is healthy: its scheduler loop is alive (when
+    /// started) and its store answers a read. For a health check
+    /// (`GET /healthz` of the daemon).
+    pub async fn health(&self) -> Health {
+        let store = match self.core.store.ping().await {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        Health {
+            running: self.is_running(),
+            scheduler_alive: self.core.scheduler_alive(),
+            store_error: store,
+            store_errors: self.store_errors(),
+        }
     }
 
     /// Runs every bot now; one handle per bot, in name order.

@@ -444,9 +444,48 @@ impl RunContext {
 #[derive(Debug)]
 pub struct RunHandle {
     pub(crate) rx: oneshot::Receiver<RunRecord>,
+    pub(crate) began: Option<oneshot::Receiver<Option<RunId>>>,
+    pub(crate) run_id: Option<RunId>,
+}
+
+/// Who hears of a run spawned by the manager: its row once the store began
+/// it, its record once it ended. Both empty for scheduled fires.
+#[derive(Debug, Default)]
+pub(crate) struct RunWatch {
+    pub(crate) began: Option<oneshot::Sender<Option<RunId>>>,
+    pub(crate) done: Option<oneshot::Sender<RunRecord>>,
+}
+
+impl RunWatch {
+    /// A watch and the handle that listens to it.
+    pub(crate) fn with_handle() -> (RunWatch, RunHandle) {
+        let (began_tx, began_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let watch = RunWatch {
+            began: Some(began_tx),
+            done: Some(done_tx),
+        };
+        let handle = RunHandle {
+            rx: done_rx,
+            began: Some(began_rx),
+            run_id: None,
+        };
+        (watch, handle)
+    }
 }
 
 impl RunHandle {
+    /// The run's row in the store ([`StoredRun::id`](crate::StoredRun::id)),
+    /// once the store has begun it: what [`Botman::run_record`](crate::Botman::run_record)
+    /// looks up. `None` when the store could not make the row (it failed;
+    /// the run's end makes it) or the manager went away first.
+    pub async fn run_id(&mut self) -> Option<RunId> {
+        if let Some(rx) = self.began.take() {
+            self.run_id = rx.await.ok().flatten();
+        }
+        self.run_id
+    }
+
     /// Blocks until the run ends. `None` if the manager (or the runtime it
     /// runs on) went away first.
     ///

@@ -26,14 +26,14 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::{Misfire, Overlap};
 use crate::clock::{Busy, Clock, SystemClock};
 use crate::events::{BotEvent, EventKind, EventManager, EventType, Origin};
 use crate::journal::Journal;
-use crate::run::{MissReason, RunOutcome, RunRecord, SkipReason, Trigger};
+use crate::run::{MissReason, RunOutcome, RunRecord, RunWatch, SkipReason, Trigger};
 use crate::runner::{self, AttemptFailure, Exec, Observer};
 use crate::state::{Admission, Applied, BotEntry, Phase, Watch};
 use crate::store::{Begun, RunEnd, RunId, RunStart, SavedState, Store, StoredRun};
@@ -122,6 +122,8 @@ pub(crate) struct Core {
     /// Bumped by every `start`: a loop of an earlier start (stopped, but
     /// not yet out) ends instead of running beside the new one.
     loop_epoch: AtomicU64,
+    /// Scheduler loops running now (a health check reads it).
+    loops_alive: Arc<AtomicU64>,
     seq: AtomicU64,
     /// Runs in flight, for `stop` to wait on.
     pub(crate) in_flight: AtomicUsize,
@@ -219,6 +221,7 @@ impl Core {
             wake: Notify::new(),
             running: AtomicBool::new(false),
             loop_epoch: AtomicU64::new(0),
+            loops_alive: Arc::default(),
             seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -561,6 +564,8 @@ impl Core {
         let core = Arc::clone(self);
         self.exec.rt.spawn(async move {
             let _busy = busy;
+            // Counts this loop as alive until it returns or panics.
+            let _alive = LoopAlive::enter(&core.loops_alive);
             if !core.restored.swap(true, Ordering::SeqCst) {
                 let bots: Vec<Arc<BotEntry>> = lock(&core.bots).values().cloned().collect();
                 core.restore(&bots, true).await;
@@ -569,6 +574,12 @@ impl Core {
         });
         // An earlier loop still asleep wakes to see it is not current.
         self.wake.notify_waiters();
+    }
+
+    /// Whether the scheduler loop runs (the manager started and its loop
+    /// neither returned nor panicked).
+    pub(crate) fn scheduler_alive(&self) -> bool {
+        self.running.load(Ordering::SeqCst) && self.loops_alive.load(Ordering::SeqCst) > 0
     }
 
     /// Takes back what the store kept of `bots` (their first start in this
@@ -800,7 +811,7 @@ impl Core {
                             Trigger::Recovery,
                             Some(e.at),
                             token,
-                            None,
+                            RunWatch::default(),
                         ),
                         Admission::Queued => {}
                         Admission::Skip(reason) => {
@@ -1167,7 +1178,7 @@ impl Core {
         trigger: Trigger,
         scheduled: Option<Timestamp>,
         replaced: CancellationToken,
-        done: Option<oneshot::Sender<RunRecord>>,
+        watch: RunWatch,
     ) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let busy = self.exec.activity.busy();
@@ -1176,10 +1187,17 @@ impl Core {
             let _busy = busy;
             let start = core.run_start(&bot, trigger, scheduled);
             let began = began_one(core.begin(&[start], &[&bot]).await);
+            if let Some(tell) = watch.began {
+                let id = match &began {
+                    Began::Run(id) => *id,
+                    Began::Lost | Began::GaveUp(_) => None,
+                };
+                let _ = tell.send(id);
+            }
             let record = core
                 .execute(&bot, trigger, scheduled, began, &replaced)
                 .await;
-            if let Some(done) = done {
+            if let Some(done) = watch.done {
                 let _ = done.send(record);
             }
             core.run_finished();
@@ -1373,19 +1391,27 @@ impl Core {
     fn carry_out_queued(
         self: &Arc<Self>,
         bot: &Arc<BotEntry>,
-        queued: Option<(Timestamp, Admission)>,
+        queued: Option<(Timestamp, Trigger, Admission)>,
     ) {
         match queued {
-            Some((at, Admission::Start)) => {
+            Some((at, trigger, Admission::Start)) => {
                 // Queued fires come of `Overlap::Queue`, which replaces
-                // nothing: the token taken now is the admission's.
+                // nothing: the token taken now is the admission's. A run
+                // asked for by hand has no scheduled instant.
                 let token = lock(&bot.st).run_token();
-                self.spawn_run(Arc::clone(bot), Trigger::Scheduled, Some(at), token, None)
+                let scheduled = (trigger != Trigger::Manual).then_some(at);
+                self.spawn_run(
+                    Arc::clone(bot),
+                    trigger,
+                    scheduled,
+                    token,
+                    RunWatch::default(),
+                )
             }
-            Some((at, Admission::Skip(reason))) => {
-                self.skip_fire(bot, Trigger::Scheduled, reason, at)
+            Some((at, trigger, Admission::Skip(reason))) => {
+                self.skip_fire(bot, trigger, reason, at)
             }
-            Some((_, Admission::Queued)) | None => {}
+            Some((_, _, Admission::Queued)) | None => {}
         }
     }
 }
@@ -1601,6 +1627,22 @@ fn event_tail(tail: &str) -> &str {
 }
 
 /// The one answer of a one-run [`Core::begin`].
+/// One scheduler loop counted alive while it exists.
+struct LoopAlive(Arc<AtomicU64>);
+
+impl LoopAlive {
+    fn enter(count: &Arc<AtomicU64>) -> LoopAlive {
+        count.fetch_add(1, Ordering::SeqCst);
+        LoopAlive(Arc::clone(count))
+    }
+}
+
+impl Drop for LoopAlive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn began_one(began: Vec<Began>) -> Began {
     began.into_iter().next().unwrap_or(Began::Run(None))
 }

@@ -39,7 +39,7 @@ use jiff::tz::TimeZone;
 
 use crate::bot::{Job, Overlap, Policy, Schedule};
 use crate::metrics::{BotMetrics, BotState, Counters};
-use crate::run::{RunOutcome, RunRecord, SkipReason};
+use crate::run::{RunOutcome, RunRecord, SkipReason, Trigger};
 use crate::store::SavedState;
 use crate::util::{add, lock};
 
@@ -119,7 +119,7 @@ pub(crate) struct Applied {
     pub(crate) cool_down: Option<(Timestamp, Duration)>,
     /// The queued fire: start it (already counted in `running`), or it was
     /// skipped for the reason.
-    pub(crate) queued: Option<(Timestamp, Admission)>,
+    pub(crate) queued: Option<(Timestamp, Trigger, Admission)>,
     /// Consecutive failures before and after this record.
     pub(crate) failures_before: u64,
     pub(crate) failures_after: u64,
@@ -151,7 +151,9 @@ pub(crate) struct BotRuntime {
     // u32: a bot's state is kept small (100,000 bots idle in 60 MiB).
     running: u32,
     stuck: u32,
-    queued: Option<Timestamp>,
+    /// The waiting fire: its instant, and whether it was scheduled or asked
+    /// for by hand.
+    queued: Option<(Timestamp, Trigger)>,
     /// Cancelled when a fire replaces the runs in flight
     /// ([`Overlap::Replace`]); each run holds the token of its admission.
     replace: tokio_util::sync::CancellationToken,
@@ -273,6 +275,28 @@ impl BotRuntime {
             Phase::CoolingDown { .. } => return Admission::Skip(SkipReason::CoolDown),
             Phase::Idle | Phase::Running => {}
         }
+        self.admit_beside_active(overlap, at, Trigger::Scheduled)
+    }
+
+    /// Whether a run asked for by hand at `at` may start now: the overlap
+    /// policy decides as for a fire, but a pause or a cool-down does not
+    /// hold back what a person asked for (issue #11). A run queued this way
+    /// starts as a manual run when the runs in flight end.
+    pub(crate) fn admit_manual(&mut self, overlap: Overlap, at: Timestamp) -> Admission {
+        if self.phase == Phase::Removed {
+            return Admission::Skip(SkipReason::Removed);
+        }
+        self.admit_beside_active(overlap, at, Trigger::Manual)
+    }
+
+    /// The overlap policy's answer for a run that would join the active
+    /// ones; an admitted run is counted as started.
+    fn admit_beside_active(
+        &mut self,
+        overlap: Overlap,
+        at: Timestamp,
+        trigger: Trigger,
+    ) -> Admission {
         let active = self.active();
         if active > 0 {
             match overlap {
@@ -280,7 +304,7 @@ impl BotRuntime {
                 Overlap::Concurrent(n) if active < n => {}
                 Overlap::Concurrent(_) => return Admission::Skip(SkipReason::ConcurrencyLimit),
                 Overlap::Queue if self.queued.is_none() => {
-                    self.queued = Some(at);
+                    self.queued = Some((at, trigger));
                     return Admission::Queued;
                 }
                 Overlap::Queue => return Admission::Skip(SkipReason::QueueFull),
@@ -327,7 +351,10 @@ impl BotRuntime {
     }
 
     /// A stuck attempt's thread returned. The queued fire may start now.
-    pub(crate) fn worker_returned(&mut self, overlap: Overlap) -> Option<(Timestamp, Admission)> {
+    pub(crate) fn worker_returned(
+        &mut self,
+        overlap: Overlap,
+    ) -> Option<(Timestamp, Trigger, Admission)> {
         self.stuck = self.stuck.saturating_sub(1);
         self.settle();
         self.take_queued(overlap)
@@ -343,19 +370,22 @@ impl BotRuntime {
         self.counters.skipped += 1;
     }
 
-    fn take_queued(&mut self, overlap: Overlap) -> Option<(Timestamp, Admission)> {
+    fn take_queued(&mut self, overlap: Overlap) -> Option<(Timestamp, Trigger, Admission)> {
         if self.active() > 0 {
             return None;
         }
-        let at = self.queued.take()?;
-        let admission = self.admit(overlap, at);
+        let (at, trigger) = self.queued.take()?;
+        let admission = match trigger {
+            Trigger::Manual => self.admit_manual(overlap, at),
+            _ => self.admit(overlap, at),
+        };
         if admission == Admission::Skip(SkipReason::Removed) {
             return None;
         }
         if let Admission::Skip(_) = admission {
             self.skipped();
         }
-        Some((at, admission))
+        Some((at, trigger, admission))
     }
 
     /// Applies the record of a fire that was admitted (or started by hand):
@@ -522,7 +552,6 @@ impl BotRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::Trigger;
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -590,7 +619,7 @@ mod tests {
         let ok = record(RunOutcome::Success, "2025-01-01T00:00:01Z");
         assert_eq!(st.apply(&ok, &p).queued, None, "one run still going");
         let a = st.apply(&ok, &p);
-        assert_eq!(a.queued, Some((at, Admission::Start)));
+        assert_eq!(a.queued, Some((at, Trigger::Scheduled, Admission::Start)));
         assert_eq!(st.phase(), Phase::Running);
         st.apply(&ok, &p);
         assert_eq!(st.phase(), Phase::Idle);
@@ -624,7 +653,7 @@ mod tests {
         assert_eq!(st.admit(Overlap::Queue, at), Admission::Queued);
         assert_eq!(
             st.worker_returned(Overlap::Queue),
-            Some((at, Admission::Start))
+            Some((at, Trigger::Scheduled, Admission::Start))
         );
         st.remove();
         assert_eq!(

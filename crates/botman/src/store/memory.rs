@@ -272,6 +272,23 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(page)))
     }
 
+    fn run(&self, id: RunId) -> StoreFuture<'_, Option<StoredRun>> {
+        let inner = lock(&self.inner);
+        // Each bot's rows are in id order: one binary search per bot.
+        let found = inner.bots.iter().find_map(|(bot, rows)| {
+            let i = rows.rows.partition_point(|r| r.id < id.0);
+            rows.rows
+                .get(i)
+                .filter(|r| r.id == id.0)
+                .map(|r| r.stored(bot))
+        });
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// One process only: claims are not needed to run fires once.
     fn is_shared(&self) -> bool {
         false

@@ -352,6 +352,14 @@ pub trait Store: Send + Sync + 'static {
         before: Option<RunId>,
     ) -> StoreFuture<'a, HistoryPage>;
 
+    /// One run by its id (any bot), with its output tails; `None` if there
+    /// is no such row (never was, or pruned by the retention).
+    fn run(&self, id: RunId) -> StoreFuture<'_, Option<StoredRun>>;
+
+    /// Whether the store answers (a health check): a read that touches the
+    /// store and changes nothing.
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
     /// Whether other processes may share this store (claims then matter).
     /// Defaults to true.
     fn is_shared(&self) -> bool {
@@ -382,6 +390,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         before: Option<RunId>,
     ) -> StoreFuture<'a, HistoryPage> {
         (**self).history(bot, limit, before)
+    }
+    fn run(&self, id: RunId) -> StoreFuture<'_, Option<StoredRun>> {
+        (**self).run(id)
+    }
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        (**self).ping()
     }
     fn is_shared(&self) -> bool {
         (**self).is_shared()

@@ -391,6 +391,14 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn run(&self, id: RunId) -> StoreFuture<'_, Option<StoredRun>> {
+        Box::pin(self.read(move |reply| Read::Run { id, reply }))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.read(|reply| Read::Ping { reply }))
+    }
+
     /// Other processes on this host may open the same file.
     fn is_shared(&self) -> bool {
         true

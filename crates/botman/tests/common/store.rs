@@ -108,6 +108,12 @@ impl Store for TestStore {
     ) -> StoreFuture<'a, HistoryPage> {
         self.inner.history(bot, limit, before)
     }
+    fn run(&self, id: RunId) -> StoreFuture<'_, Option<StoredRun>> {
+        self.inner.run(id)
+    }
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.check() })
+    }
     fn is_shared(&self) -> bool {
         self.shared
     }

@@ -55,6 +55,13 @@ pub(super) enum Read {
     States {
         reply: oneshot::Sender<Result<Vec<SavedState>, StoreError>>,
     },
+    Run {
+        id: RunId,
+        reply: oneshot::Sender<Result<Option<StoredRun>, StoreError>>,
+    },
+    Ping {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// What an opened store's handle holds.
@@ -189,9 +196,33 @@ async fn reader(
             Some(Read::States { reply }) => {
                 let _ = reply.send(states(&path, &mut conn).await);
             }
+            Some(Read::Run { id, reply }) => {
+                let _ = reply.send(one_run(&path, &mut conn, id).await);
+            }
+            Some(Read::Ping { reply }) => {
+                let answer = sqlx::query("SELECT count(*) FROM sessions")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| from_sqlx(&path, "checking the database", &e));
+                let _ = reply.send(answer);
+            }
         }
     }
     let _ = conn.close().await;
+}
+
+async fn one_run(
+    path: &Path,
+    conn: &mut SqliteConnection,
+    id: RunId,
+) -> Result<Option<StoredRun>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(path, "reading a run", &e))?;
+    row.map(|r| codec::stored_run(path, &r)).transpose()
 }
 
 async fn history(
