@@ -45,6 +45,32 @@ impl BotRef {
             .or_else(|| st.next_after(core.clock.now(), &core.default_tz))
     }
 
+    /// The next `count` scheduled fires after now, of all the bot's
+    /// schedules merged, earliest first (fewer when the schedules end).
+    /// Jitter is not added: these are the scheduled instants.
+    pub fn next_runs(&self, count: usize) -> Vec<Timestamp> {
+        let core = &self.core;
+        let st = lock(&self.entry.st);
+        let mut out = Vec::with_capacity(count.min(1024));
+        let mut after = core.clock.now();
+        while out.len() < count {
+            match st.next_after(after, &core.default_tz) {
+                Some(at) => {
+                    out.push(at);
+                    after = at;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// The bot's schedules now (with those added or removed since it was
+    /// built).
+    pub fn schedules(&self) -> Vec<Schedule> {
+        lock(&self.entry.st).schedules.clone()
+    }
+
     /// Whether a fire is due now: the last fire of any schedule lies after
     /// the bot's last run (or its start).
     pub fn is_due(&self) -> bool {

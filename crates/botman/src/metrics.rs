@@ -88,6 +88,9 @@ pub struct BotMetrics {
     pub overdue: bool,
     /// [`Overdue`](crate::EventKind::Overdue) events published so far.
     pub overdue_alerts: u64,
+    /// How the last run that ran ended (since the manager started; skipped
+    /// and missed fires are not runs).
+    pub last_outcome: Option<crate::RunOutcome>,
 }
 
 /// How many recent durations the percentiles are computed over.
@@ -109,6 +112,7 @@ pub(crate) struct Counters {
     pub(crate) last_duration: Option<Duration>,
     pub(crate) last_success: Option<Timestamp>,
     pub(crate) overdue_alerts: u64,
+    pub(crate) last_outcome: Option<crate::RunOutcome>,
     durations: Option<Box<Window>>,
 }
 

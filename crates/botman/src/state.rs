@@ -81,6 +81,7 @@ impl BotEntry {
             last_success: c.last_success,
             overdue: st.watch.is_some_and(|w| w.overdue),
             overdue_alerts: c.overdue_alerts,
+            last_outcome: c.last_outcome,
         }
     }
 }
@@ -440,6 +441,7 @@ impl BotRuntime {
         }
         if r.attempts > 0 {
             self.counters.record_duration(r.duration());
+            self.counters.last_outcome = Some(r.outcome);
         }
         applied.failures_after = self.counters.consecutive_failures;
         self.settle();

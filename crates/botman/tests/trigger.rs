@@ -175,6 +175,10 @@ fn a_run_is_found_by_its_id() {
                 assert_eq!(r.trigger, Trigger::Manual, "{what}");
             }
             assert_eq!(m.run_record(RunId(987_654)).await.unwrap(), None, "{what}");
+            assert_eq!(
+                m.metrics_of("a").unwrap().last_outcome,
+                Some(RunOutcome::Success)
+            );
             m.stop_async().await;
         }
     });
@@ -213,4 +217,35 @@ fn health_says_whether_the_scheduler_runs_and_the_store_answers() {
         m.stop_async().await;
         assert!(!m.health().await.running);
     });
+}
+
+#[test]
+fn next_runs_merges_the_schedules_in_order() {
+    let clock = ManualClock::new(t("2025-03-01T00:00:00Z"));
+    let m = common::manager(&clock);
+    m.add_bot(
+        Bot::builder("two")
+            .schedule("0 12 * * *")
+            .schedule_in("0 9 * * *", "America/New_York")
+            .job(|| Ok::<_, std::io::Error>(()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let b = m.bot("two").unwrap();
+    let want: Vec<_> = [
+        "2025-03-01T12:00:00Z",
+        "2025-03-01T14:00:00Z",
+        "2025-03-02T12:00:00Z",
+        "2025-03-02T14:00:00Z",
+        "2025-03-03T12:00:00Z",
+    ]
+    .iter()
+    .map(|s| t(s))
+    .collect();
+    assert_eq!(b.next_runs(5), want);
+    assert_eq!(b.next_runs(0), []);
+    let exprs: Vec<String> = b.schedules().iter().map(|s| s.expr().to_owned()).collect();
+    assert_eq!(exprs, ["0 12 * * *", "0 9 * * *"]);
+    assert_eq!(m.metrics_of("two").unwrap().last_outcome, None);
 }
