@@ -235,6 +235,12 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
     let node: Arc<str> = node.into();
     let all: Vec<&BotConfig> = config.bots.iter().collect();
     add_bots(&m, &config, &all, &node)?;
+    // Bound before the first fire: a port in use stops the daemon before
+    // anything ran.
+    let server = match &config.manager.http {
+        Some(http) => Some(crate::http::Server::start(&m, &config.manager, http).await?),
+        None => None,
+    };
     m.start();
     tracing::info!(
         manager = %config.manager.name,
@@ -244,6 +250,9 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
         "botman running"
     );
     print_next_fires(&m, &config);
+    if let Some(server) = &server {
+        println!("dashboard: http://{}/", server.addr);
+    }
 
     loop {
         tokio::select! {
@@ -275,6 +284,9 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
             }
         }
     };
+    if let Some(server) = server {
+        server.stop().await;
+    }
     if !report.abandoned.is_empty() {
         tracing::warn!(bots = ?report.abandoned, "runs still going at the end of the grace were stopped and recorded as interrupted");
     }

@@ -31,6 +31,9 @@ use crate::config::{CommandSpec, Config, ConfigError};
 // The daemon and its shell-command jobs (issue #10): Unix only.
 #[cfg(unix)]
 mod daemon;
+// The HTTP API and dashboard of the daemon (issue #11).
+#[cfg(unix)]
+mod http;
 #[cfg(unix)]
 mod shell;
 

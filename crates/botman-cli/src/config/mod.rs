@@ -114,6 +114,30 @@ pub(crate) struct ManagerConfig {
     pub(crate) shutdown_grace: Duration,
     /// Receivers of the manager's own events.
     pub(crate) receivers: ReceiversConfig,
+    /// `[botman.http]`: the HTTP API and dashboard; `None`: not served.
+    pub(crate) http: Option<HttpConfig>,
+}
+
+/// `[botman.http]` (issue #11).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct HttpConfig {
+    /// Where to listen. Defaults to 127.0.0.1:8080.
+    pub(crate) listen: std::net::SocketAddr,
+    /// The bearer token that changes need; `None`: the API is read-only.
+    /// A secret: never shown.
+    pub(crate) token: Option<String>,
+    /// Beyond loopback without a token, on purpose.
+    pub(crate) read_only_public: bool,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("read_only_public", &self.read_only_public)
+            .finish()
+    }
 }
 
 /// A webhook URL: whole for sending, redacted when shown (they are secrets:

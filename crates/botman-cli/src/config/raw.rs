@@ -66,17 +66,32 @@ pub(crate) struct RawManager {
     pub(crate) max_stuck_workers: Option<Sp<i64>>,
     pub(crate) shutdown_grace: Option<Sp<RawDuration>>,
     pub(crate) receivers: RawReceivers,
+    /// `[botman.http]`, when written.
+    pub(crate) http: Option<RawHttp>,
 }
 
 /// The keys of `[botman]`, besides the `RECEIVER_KEYS`.
-const MANAGER_KEYS: [&str; 6] = [
+const MANAGER_KEYS: [&str; 7] = [
     "name",
     "state",
     "timezone",
     "max_workers",
     "max_stuck_workers",
     "shutdown_grace",
+    "http",
 ];
+
+/// `[botman.http]`: the HTTP API and dashboard (issue #11).
+#[derive(Debug, Default)]
+pub(crate) struct RawHttp {
+    /// The table.
+    pub(crate) span: Span,
+    pub(crate) listen: Option<Sp<String>>,
+    pub(crate) token: Option<Sp<String>>,
+    pub(crate) read_only_public: Option<Sp<bool>>,
+}
+
+const HTTP_KEYS: [&str; 3] = ["listen", "token", "read_only_public"];
 
 /// One `[[bot]]`. The required keys are `None` only when missing, which is
 /// already reported.
@@ -208,6 +223,16 @@ fn manager(t: &DeTable<'_>, d: &mut Diagnostics) -> RawManager {
             "max_workers" => m.max_workers = integer(key, v, d),
             "max_stuck_workers" => m.max_stuck_workers = integer(key, v, d),
             "shutdown_grace" => m.shutdown_grace = duration(key, v, d),
+            "http" => match v.get_ref() {
+                DeValue::Table(t) => m.http = Some(http(t, v.span(), d)),
+                other => d.error(
+                    v.span(),
+                    format!(
+                        "'http' must be a table ([botman.http]), found {}",
+                        type_name(other)
+                    ),
+                ),
+            },
             _ if receiver(&mut m.receivers, key, v, d) => {}
             _ => {
                 let known = MANAGER_KEYS.iter().chain(&RECEIVER_KEYS).copied();
@@ -216,6 +241,23 @@ fn manager(t: &DeTable<'_>, d: &mut Diagnostics) -> RawManager {
         }
     }
     m
+}
+
+fn http(t: &DeTable<'_>, span: Span, d: &mut Diagnostics) -> RawHttp {
+    let mut h = RawHttp {
+        span,
+        ..RawHttp::default()
+    };
+    for (k, v) in t {
+        let key = k.get_ref().as_ref();
+        match key {
+            "listen" => h.listen = string(key, v, d),
+            "token" => h.token = string(key, v, d),
+            "read_only_public" => h.read_only_public = boolean(key, v, d),
+            _ => unknown_key(k, &HTTP_KEYS, "in [botman.http]", d),
+        }
+    }
+    h
 }
 
 fn bot(t: &DeTable<'_>, span: Span, d: &mut Diagnostics) -> RawBot {

@@ -12,11 +12,12 @@ use botman::{Cron, EventType, JobError, Misfire, ParseError, Schedule};
 
 use super::error::{Diagnostics, line_col};
 use super::raw::{
-    RawBot, RawCommand, RawConfig, RawDuration, RawManager, RawReceivers, Sp, Span, suggest,
+    RawBot, RawCommand, RawConfig, RawDuration, RawHttp, RawManager, RawReceivers, Sp, Span,
+    suggest,
 };
 use super::{
-    BotConfig, CommandSpec, Config, ManagerConfig, OverlapConfig, ReceiversConfig, StateConfig,
-    Webhook,
+    BotConfig, CommandSpec, Config, HttpConfig, ManagerConfig, OverlapConfig, ReceiversConfig,
+    StateConfig, Webhook,
 };
 
 /// What a duration error adds: good values.
@@ -106,6 +107,7 @@ fn manager(m: &RawManager, cx: &Ctx<'_>, d: &mut Diagnostics) -> Option<ManagerC
         .as_ref()
         .and_then(|g| duration("shutdown_grace", g, d));
     let receivers = receivers(&m.receivers, cx, d);
+    let http = m.http.as_ref().and_then(|h| http(h, cx, d));
     if d.0.len() > before {
         return None;
     }
@@ -118,6 +120,65 @@ fn manager(m: &RawManager, cx: &Ctx<'_>, d: &mut Diagnostics) -> Option<ManagerC
         max_stuck_workers,
         shutdown_grace: shutdown_grace.unwrap_or(Duration::from_secs(30)),
         receivers,
+        http,
+    })
+}
+
+/// `[botman.http]`. Listening beyond loopback without a token is refused
+/// unless `read_only_public = true` says it is meant (issue #11: a
+/// dashboard is never opened to a network by accident).
+fn http(h: &RawHttp, cx: &Ctx<'_>, d: &mut Diagnostics) -> Option<HttpConfig> {
+    let before = d.0.len();
+    let listen = match &h.listen {
+        None => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 8080))),
+        Some(l) => match l.value.trim().parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                d.error(
+                    l.span.clone(),
+                    format!(
+                        "'listen' is not an address and port: '{}'; write it like \"127.0.0.1:8080\" or \"[::1]:8080\"",
+                        l.value
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let token = h.token.as_ref().and_then(|t| {
+        let value = secret(t, cx, d)?;
+        if value.trim().is_empty() {
+            d.error(
+                t.span.clone(),
+                "'token' is empty: leave it out for a read-only API, or give a long random string",
+            );
+            return None;
+        }
+        Some(value)
+    });
+    let read_only_public = h.read_only_public.as_ref().is_some_and(|r| r.value);
+    if let Some(addr) = listen
+        && !addr.ip().is_loopback()
+        && h.token.is_none()
+        && !read_only_public
+    {
+        let span = h.listen.as_ref().map_or(h.span.clone(), |l| l.span.clone());
+        d.error(
+            span,
+            format!(
+                "listening on {addr} reaches beyond this machine and there is no 'token': \
+                 anyone who reaches it could see the dashboard; set token = \"env:BOTMAN_TOKEN\" \
+                 (changes then need it), or read_only_public = true to serve it read-only on purpose"
+            ),
+        );
+    }
+    if d.0.len() > before {
+        return None;
+    }
+    Some(HttpConfig {
+        listen: listen?,
+        token,
+        read_only_public,
     })
 }
 

@@ -172,6 +172,59 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The kinds that carry nothing.
+    const PLAIN: [EventKind; 21] = [
+        EventKind::RunStarted,
+        EventKind::AttemptFailed,
+        EventKind::RunSucceeded,
+        EventKind::RunFailed,
+        EventKind::CoolDownEntered,
+        EventKind::CoolDownEnded,
+        EventKind::FireScheduled,
+        EventKind::BotAdded,
+        EventKind::BotRemoved,
+        EventKind::BotPaused,
+        EventKind::BotResumed,
+        EventKind::ManagerStarted,
+        EventKind::ManagerStopping,
+        EventKind::ManagerStopped,
+        EventKind::ClockJumped,
+        EventKind::WorkerStuck,
+        EventKind::WorkerReturned,
+        EventKind::Overdue,
+        EventKind::StoreFailed,
+        EventKind::StoreRecovered,
+        EventKind::Custom,
+    ];
+
+    /// Every kind's name ([`as_str`](EventKind::as_str)), as a filter or a
+    /// serialized event names it.
+    pub const NAMES: [&'static str; 23] = [
+        "run_started",
+        "attempt_failed",
+        "run_succeeded",
+        "run_failed",
+        "cool_down_entered",
+        "cool_down_ended",
+        "fire_skipped",
+        "fires_missed",
+        "fire_scheduled",
+        "bot_added",
+        "bot_removed",
+        "bot_paused",
+        "bot_resumed",
+        "manager_started",
+        "manager_stopping",
+        "manager_stopped",
+        "clock_jumped",
+        "worker_stuck",
+        "worker_returned",
+        "overdue",
+        "store_failed",
+        "store_recovered",
+        "custom",
+    ];
+
     /// The snake_case name, as serialized.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -204,29 +257,6 @@ impl EventKind {
     /// The kind named `name`; a skip's or miss's reason is read from
     /// `reason` (the event's `data.reason`).
     fn from_parts(name: &str, reason: Option<&str>) -> Result<EventKind, crate::Error> {
-        const PLAIN: [EventKind; 21] = [
-            EventKind::RunStarted,
-            EventKind::AttemptFailed,
-            EventKind::RunSucceeded,
-            EventKind::RunFailed,
-            EventKind::CoolDownEntered,
-            EventKind::CoolDownEnded,
-            EventKind::FireScheduled,
-            EventKind::BotAdded,
-            EventKind::BotRemoved,
-            EventKind::BotPaused,
-            EventKind::BotResumed,
-            EventKind::ManagerStarted,
-            EventKind::ManagerStopping,
-            EventKind::ManagerStopped,
-            EventKind::ClockJumped,
-            EventKind::WorkerStuck,
-            EventKind::WorkerReturned,
-            EventKind::Overdue,
-            EventKind::StoreFailed,
-            EventKind::StoreRecovered,
-            EventKind::Custom,
-        ];
         match name {
             "fire_skipped" => Ok(EventKind::FireSkipped {
                 reason: reason.unwrap_or("").parse()?,
@@ -237,14 +267,10 @@ impl EventKind {
                     _ => MissReason::Late,
                 },
             }),
-            _ => PLAIN
+            _ => Self::PLAIN
                 .into_iter()
                 .find(|k| k.as_str() == name)
-                .ok_or_else(|| {
-                    let mut names: Vec<&str> = PLAIN.iter().map(|k| k.as_str()).collect();
-                    names.extend(["fire_skipped", "fires_missed"]);
-                    crate::Error::unknown_name("event kind", name, &names)
-                }),
+                .ok_or_else(|| crate::Error::unknown_name("event kind", name, &Self::NAMES)),
         }
     }
 }
@@ -772,6 +798,18 @@ impl EventManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ok_names_list_every_kind_once() {
+        let mut names: Vec<&str> = EventKind::PLAIN.iter().map(|k| k.as_str()).collect();
+        names.extend(["fire_skipped", "fires_missed"]);
+        names.sort_unstable();
+        let mut listed = EventKind::NAMES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
+        listed.dedup();
+        assert_eq!(listed.len(), EventKind::NAMES.len());
+    }
     use std::sync::Condvar;
 
     fn collect(

@@ -1,0 +1,287 @@
+//! The daemon's HTTP face (issue #11), served with axum when the file has
+//! a `[botman.http]` table: a JSON API (`api.rs`, documented in
+//! `openapi.json`, served at `/api/openapi.json`), the live event stream
+//! (server-sent events), Prometheus metrics (`metrics.rs`), a health check,
+//! and a dashboard rendered on the server (`dashboard.rs`).
+//!
+//! Everything reads the library ([`Botman`]) and its store; nothing here
+//! schedules or runs. Changes (run now, pause, resume) need the configured
+//! bearer token; without one the API is read-only. No answer carries the
+//! token or a webhook URL.
+
+mod api;
+mod dashboard;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use botman::jiff::tz::TimeZone;
+use botman::{BotEvent, Botman, SubscriptionId};
+use tokio::sync::{broadcast, watch};
+
+use crate::config::{HttpConfig, ManagerConfig};
+
+/// What every handler reads.
+pub(crate) struct AppState {
+    pub(crate) botman: Botman,
+    /// The bearer token changes need; `None`: read-only.
+    token: Option<String>,
+    /// The zone the dashboard shows instants in (`[botman] timezone`).
+    #[allow(dead_code, reason = "the dashboard shows instants in it")]
+    pub(crate) zone: TimeZone,
+    #[allow(dead_code, reason = "the dashboard shows instants in it")]
+    pub(crate) zone_name: String,
+    /// The live events, for the SSE streams.
+    pub(crate) events: broadcast::Sender<Arc<BotEvent>>,
+    pub(crate) metrics: metrics::Metrics,
+    /// Set when the server stops: the SSE streams end.
+    pub(crate) closing: watch::Receiver<bool>,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// Events an SSE client may fall behind by before it misses some (it is
+/// told, and goes on).
+const EVENT_BUFFER: usize = 1024;
+
+/// A running HTTP server.
+pub(crate) struct Server {
+    /// The address it listens on (the port the OS chose for port 0).
+    pub(crate) addr: SocketAddr,
+    close: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    botman: Botman,
+    subscription: SubscriptionId,
+}
+
+impl Server {
+    /// Binds `http.listen` and serves `m` on it.
+    pub(crate) async fn start(
+        m: &Botman,
+        manager: &ManagerConfig,
+        http: &HttpConfig,
+    ) -> Result<Server, String> {
+        let listener = tokio::net::TcpListener::bind(http.listen)
+            .await
+            .map_err(|e| format!("[botman.http] cannot listen on {}: {e}", http.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("[botman.http] {}: {e}", http.listen))?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (close, closing) = watch::channel(false);
+        let state = Arc::new(AppState {
+            botman: m.clone(),
+            token: http.token.clone(),
+            zone: manager.tz.clone(),
+            zone_name: manager.timezone.clone(),
+            events: events.clone(),
+            metrics: metrics::Metrics::new(),
+            closing,
+        });
+        let subscription = {
+            let state = Arc::clone(&state);
+            let manager_name = m.name();
+            m.events().subscribe_with_queue(
+                "all",
+                move |e: &BotEvent| {
+                    // Another manager's events (one process may hold
+                    // several) are not this daemon's.
+                    if e.bot_name != manager_name
+                        && e.kind != botman::EventKind::BotRemoved
+                        && state.botman.bot(&e.bot_name).is_err()
+                    {
+                        return;
+                    }
+                    state.metrics.observe(e);
+                    let _ = state.events.send(Arc::new(e.clone()));
+                },
+                &[],
+                botman::DEFAULT_QUEUE,
+            )
+        };
+        let app = router(Arc::clone(&state));
+        let mut stop = close.subscribe();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|closed| *closed).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        });
+        tracing::info!(%addr, read_only = http.token.is_none(), "HTTP API and dashboard at http://{addr}/");
+        Ok(Server {
+            addr,
+            close,
+            task,
+            botman: m.clone(),
+            subscription,
+        })
+    }
+
+    /// Stops serving: open event streams end, requests in flight get a
+    /// moment to finish.
+    pub(crate) async fn stop(self) {
+        self.botman.events().unsubscribe(self.subscription);
+        let _ = self.close.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Every route.
+pub(crate) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(dashboard::index))
+        .route("/bots/{name}", get(dashboard::bot_page))
+        .route("/assets/app.css", get(dashboard::css))
+        .route("/assets/app.js", get(dashboard::js))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/bots", get(api::bots))
+        .route("/api/bots/{name}", get(api::bot))
+        .route("/api/bots/{name}/runs", get(api::runs))
+        .route("/api/bots/{name}/next", get(api::next))
+        .route("/api/bots/{name}/run", post(api::run_now))
+        .route("/api/bots/{name}/pause", post(api::pause))
+        .route("/api/bots/{name}/resume", post(api::resume))
+        .route("/api/runs/{id}", get(api::run))
+        .route("/api/events", get(api::events))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state)
+}
+
+/// An error answer: JSON `{"error": "...", ...}` with its status. Never a
+/// secret in it (the messages are made here, not passed through).
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+    /// `WWW-Authenticate` for a 401.
+    challenge: bool,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: serde_json::json!({ "error": message.into() }),
+            challenge: false,
+        }
+    }
+
+    /// A bad query parameter, named.
+    pub(crate) fn bad_param(param: &str, message: impl std::fmt::Display) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("parameter '{param}': {message}"),
+        );
+        e.body["parameter"] = param.into();
+        e
+    }
+
+    /// No such bot; the closest name when one is close.
+    pub(crate) fn unknown_bot(state: &AppState, name: &str) -> ApiError {
+        let names = state.botman.bot_names();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let hint = crate::config::suggest_name(name, &refs)
+            .map(|s| format!(", did you mean '{s}'?"))
+            .unwrap_or_default();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no bot named '{name}'{hint}"),
+        )
+    }
+
+    /// Adds a field to the body.
+    pub(crate) fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.body[key] = value.into();
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, axum::Json(self.body)).into_response();
+        if self.challenge {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"botman\""),
+            );
+        }
+        r
+    }
+}
+
+impl AppState {
+    /// Checks `Authorization: Bearer <token>` for a change: 401 without it,
+    /// 403 with a wrong one or when the daemon has no token (read-only).
+    /// The comparison takes the same time wherever the tokens differ.
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this daemon is read-only: its [botman.http] has no token",
+            ));
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            });
+        let Some(given) = given else {
+            let mut e = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this needs the daemon's token: send 'Authorization: Bearer <token>'",
+            );
+            e.challenge = true;
+            return Err(e);
+        };
+        if !same_secret(given.as_bytes(), token.as_bytes()) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong token"));
+        }
+        Ok(())
+    }
+
+    /// Whether changes are possible at all (a token is configured).
+    #[allow(dead_code, reason = "the dashboard shows its buttons when so")]
+    pub(crate) fn writable(&self) -> bool {
+        self.token.is_some()
+    }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_same_secret() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
+    }
+}
