@@ -31,7 +31,10 @@ use crate::config::{CommandSpec, Config, ConfigError};
 // The daemon and its shell-command jobs (issue #10): Unix only.
 #[cfg(unix)]
 mod daemon;
-// The HTTP API and dashboard of the daemon (issue #11).
+// The HTTP API and dashboard of the daemon (issue #11), and the commands
+// that talk to it.
+#[cfg(unix)]
+mod client;
 #[cfg(unix)]
 mod http;
 #[cfg(unix)]
@@ -61,6 +64,27 @@ enum Command {
     /// Print a bot's runs from the config file's state store, newest first.
     #[cfg(unix)]
     History(HistoryArgs),
+    /// Ask the running daemon to run a bot now (its overlap policy
+    /// decides), through its HTTP API (address and token from the file).
+    #[cfg(unix)]
+    Trigger(ApiArgs),
+    /// Ask the running daemon to pause a bot (no fires until resumed).
+    #[cfg(unix)]
+    Pause(ApiArgs),
+    /// Ask the running daemon to resume a paused bot.
+    #[cfg(unix)]
+    Resume(ApiArgs),
+}
+
+#[cfg(unix)]
+#[derive(Debug, clap::Args)]
+struct ApiArgs {
+    /// The bot.
+    bot: String,
+    /// The config file of the running daemon: its [botman.http] says where
+    /// it listens and its token.
+    #[arg(long, value_name = "FILE", default_value = "botman.toml")]
+    config: PathBuf,
 }
 
 #[cfg(unix)]
@@ -146,6 +170,12 @@ fn main() -> ExitCode {
         Command::Run(args) => run_daemon(&args),
         #[cfg(unix)]
         Command::History(args) => history(&args),
+        #[cfg(unix)]
+        Command::Trigger(args) => ask_daemon(&args, client::Action::Run),
+        #[cfg(unix)]
+        Command::Pause(args) => ask_daemon(&args, client::Action::Pause),
+        #[cfg(unix)]
+        Command::Resume(args) => ask_daemon(&args, client::Action::Resume),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -200,6 +230,16 @@ fn run_daemon(args: &RunArgs) -> Result<(), Failure> {
     runtime()?
         .block_on(daemon::run(&args.file, node))
         .map_err(Failure::Runtime)
+}
+
+#[cfg(unix)]
+fn ask_daemon(args: &ApiArgs, action: client::Action) -> Result<(), Failure> {
+    let config = Config::load(&args.config)?;
+    let line = runtime()?
+        .block_on(client::ask(&config, &args.bot, action))
+        .map_err(Failure::Runtime)?;
+    writeln!(io::stdout().lock(), "{line}")?;
+    Ok(())
 }
 
 #[cfg(unix)]

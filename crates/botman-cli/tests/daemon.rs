@@ -45,6 +45,11 @@ impl Daemon {
     /// `botman run botman.toml args..` in `dir`. Each start gets its own
     /// output files (`daemon-N.stdout`), so a restart keeps the first ones.
     fn start(dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_with_env(dir, args, &[])
+    }
+
+    /// [`start`](Daemon::start) with these environment variables.
+    fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let n = (0..)
             .find(|n| !dir.join(format!("daemon-{n}.stderr")).exists())
             .expect("a free name");
@@ -57,6 +62,7 @@ impl Daemon {
             .current_dir(dir)
             .env_remove("RUST_LOG")
             .env_remove("BOTMAN_NODE")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).expect("create the stdout file"))
             .stderr(File::create(&stderr).expect("create the stderr file"))
@@ -695,4 +701,132 @@ command = "exit 75"
             .then_some(())
     });
     assert!(d.stderr().contains("bot=stale"), "{}", d.output());
+}
+
+/// `botman ARGS` in `dir` with `env`: (exit code, stdout, stderr).
+fn botman(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_botman"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the botman binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A loopback port free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn trigger_pause_and_resume_go_through_the_http_api() {
+    let port = free_port();
+    let dir = dir_with(&format!(
+        r#"
+[botman.http]
+listen = "127.0.0.1:{port}"
+token = "env:BOTMAN_TOKEN"
+
+[[bot]]
+name = "by-hand"
+schedule = "0 0 1 1 *"
+command = "echo ran"
+"#
+    ));
+    let token = [("BOTMAN_TOKEN", "tok-123")];
+    let mut d = Daemon::start_with_env(dir.path(), &[], &token);
+    d.wait_until("the dashboard line", |d| {
+        d.stdout()
+            .contains(&format!("dashboard: http://127.0.0.1:{port}/"))
+            .then_some(())
+    });
+    let (code, out, err) = botman(dir.path(), &["trigger", "by-hand"], &token);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let id: i64 = out
+        .trim()
+        .strip_prefix("bot 'by-hand': started run ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    // `botman history` reads the same file, so it needs the token's
+    // variable too.
+    let row = d.wait_until("the manual run's row", |d| {
+        let (_, out, _) = botman(&d.dir, &["history", "by-hand", "--json"], &token);
+        let rows: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
+        rows.into_iter()
+            .find(|r| r["id"] == id && outcome(r) == "success")
+    });
+    assert_eq!(text(&row, "trigger"), "manual");
+
+    let (code, out, _) = botman(
+        dir.path(),
+        &["pause", "by-hand", "--config", "botman.toml"],
+        &token,
+    );
+    assert_eq!((code, out.trim()), (Some(0), "bot 'by-hand': paused"));
+    let (code, out, _) = botman(dir.path(), &["resume", "by-hand"], &token);
+    assert_eq!((code, out.trim()), (Some(0), "bot 'by-hand': resumed"));
+
+    let (code, _, err) = botman(dir.path(), &["trigger", "by-hnd"], &token);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("404") && err.contains("did you mean 'by-hand'"),
+        "{err}"
+    );
+    let (code, _, err) = botman(
+        dir.path(),
+        &["trigger", "by-hand"],
+        &[("BOTMAN_TOKEN", "wrong")],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("403") && err.contains("wrong token"), "{err}");
+    assert!(!err.contains("tok-123"));
+    d.signal("TERM");
+    assert!(d.wait_exit(PATIENCE).success(), "{}", d.output());
+
+    // The daemon gone: a clear error, not a hang.
+    let (code, _, err) = botman(dir.path(), &["trigger", "by-hand"], &token);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot reach the daemon"), "{err}");
+    // A file without [botman.http] has no API to ask.
+    write_config(
+        dir.path(),
+        "plain.toml",
+        "[[bot]]\nname = \"x\"\nschedule = \"@daily\"\ncommand = \"true\"\n",
+    );
+    let (code, _, err) = botman(dir.path(), &["pause", "x", "--config", "plain.toml"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("has no [botman.http]"), "{err}");
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_token_is_refused_at_start() {
+    let dir = dir_with(
+        r#"
+[botman.http]
+listen = "0.0.0.0:0"
+
+[[bot]]
+name = "b"
+schedule = "* * * * * *"
+command = "touch ran"
+"#,
+    );
+    let mut d = Daemon::start(dir.path(), &[]);
+    let status = d.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "{}", d.output());
+    assert!(
+        d.stderr().contains("botman.toml:3:10: error: listening on 0.0.0.0:0 reaches beyond this machine and there is no 'token'"),
+        "{}",
+        d.output()
+    );
+    assert!(!dir.path().join("ran").exists());
 }

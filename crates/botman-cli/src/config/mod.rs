@@ -552,6 +552,56 @@ command = ["report", "--all"]
     }
 
     #[test]
+    fn ok_http() {
+        let c = load(&format!("[botman.http]\n{BOT}")).unwrap();
+        let h = c.manager.http.unwrap();
+        assert_eq!(h.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!((h.token, h.read_only_public), (None, false));
+        assert!(load(BOT).unwrap().manager.http.is_none());
+        let text = "[botman.http]\nlisten = \"0.0.0.0:9000\"\ntoken = \"env:PGPASS\"\n";
+        let h = load(text).unwrap().manager.http.unwrap();
+        assert_eq!(h.token.as_deref(), Some("s3cret"));
+        assert!(
+            !format!("{h:?}").contains("s3cret"),
+            "Debug hides the token"
+        );
+        let text = "[botman.http]\nlisten = \"[::]:9000\"\nread_only_public = true\n";
+        assert!(load(text).unwrap().manager.http.unwrap().read_only_public);
+        let text = "[botman.http]\nlisten = \"[::1]:0\"\n";
+        assert!(load(text).is_ok(), "loopback needs no token");
+    }
+
+    #[test]
+    fn err_http() {
+        let e = errors("[botman.http]\nlisten = \"0.0.0.0:8080\"\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("2:10: listening on 0.0.0.0:8080 reaches beyond this machine and there is no 'token'"), "{e:?}");
+        assert!(e[0].contains("read_only_public = true"), "{e:?}");
+        let e = errors(
+            "[botman.http]\nlisten = \"localhost\"\ntoken = \"\"\nlisen = 1\nread_only_public = \"yes\"\n",
+        );
+        assert_eq!(e.len(), 4, "all reported: {e:?}");
+        assert!(
+            e[0].starts_with("2:10: 'listen' is not an address and port: 'localhost'"),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("'token' is empty")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("unknown key 'lisen', did you mean 'listen'?")),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("'read_only_public'")), "{e:?}");
+        let e = errors("[botman.http]\ntoken = \"env:NOPE\"\n");
+        assert!(
+            e[0].contains("environment variable 'NOPE' is not set"),
+            "{e:?}"
+        );
+        let e = errors("[botman]\nhttp = 3\n");
+        assert!(e[0].contains("'http' must be a table"), "{e:?}");
+    }
+
+    #[test]
     fn err_durations() {
         use raw::RawDuration::{Float, Int, Text};
         let err = |r: raw::RawDuration| resolve::parse_duration(&r).unwrap_err();

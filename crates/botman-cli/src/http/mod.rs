@@ -12,6 +12,8 @@
 mod api;
 mod dashboard;
 mod metrics;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,19 +69,37 @@ impl Server {
         manager: &ManagerConfig,
         http: &HttpConfig,
     ) -> Result<Server, String> {
-        let listener = tokio::net::TcpListener::bind(http.listen)
+        Server::serve(
+            m,
+            http.listen,
+            http.token.clone(),
+            (manager.tz.clone(), manager.timezone.clone()),
+        )
+        .await
+    }
+
+    /// Binds `listen` and serves `m` on it; changes need `token`; the
+    /// dashboard shows instants in `zone` (the zone and its name).
+    pub(crate) async fn serve(
+        m: &Botman,
+        listen: SocketAddr,
+        token: Option<String>,
+        zone: (TimeZone, String),
+    ) -> Result<Server, String> {
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| format!("[botman.http] cannot listen on {}: {e}", http.listen))?;
+            .map_err(|e| format!("[botman.http] cannot listen on {listen}: {e}"))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| format!("[botman.http] {}: {e}", http.listen))?;
+            .map_err(|e| format!("[botman.http] {listen}: {e}"))?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (close, closing) = watch::channel(false);
+        let read_only = token.is_none();
         let state = Arc::new(AppState {
             botman: m.clone(),
-            token: http.token.clone(),
-            zone: manager.tz.clone(),
-            zone_name: manager.timezone.clone(),
+            token,
+            zone: zone.0,
+            zone_name: zone.1,
             events: events.clone(),
             metrics: metrics::Metrics::new(),
             closing,
@@ -117,7 +137,7 @@ impl Server {
                 tracing::error!(error = %e, "the HTTP server stopped");
             }
         });
-        tracing::info!(%addr, read_only = http.token.is_none(), "HTTP API and dashboard at http://{addr}/");
+        tracing::info!(%addr, read_only, "HTTP API and dashboard at http://{addr}/");
         Ok(Server {
             addr,
             close,
@@ -271,17 +291,4 @@ impl AppState {
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ok_same_secret() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-        assert!(!same_secret(b"", b"a"));
-    }
 }
