@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,27 @@ const DEFAULT_LIMIT: usize = 20;
 const DEFAULT_COUNT: usize = 5;
 
 type Params = Query<HashMap<String, String>>;
+
+/// The `{name}` or `{id}` segment of a route, or a JSON 400 saying what is
+/// wrong with it (axum's own rejection is plain text).
+pub(crate) struct Segment(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Segment, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(s)) => Ok(Segment(s)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("bad path: {}", e.body_text()),
+            )),
+        }
+    }
+}
 
 /// Refuses parameters the route does not know (a typo would otherwise be
 /// silently ignored).
@@ -184,7 +205,7 @@ pub(crate) async fn bots(State(state): State<Shared>, Query(p): Params) -> Respo
 /// `GET /api/bots/{name}`: one bot, with its next fires.
 pub(crate) async fn bot(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     Query(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &[])?;
@@ -206,7 +227,7 @@ pub(crate) async fn bot(
 /// first; `next` is the cursor of the next (older) page.
 pub(crate) async fn runs(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     Query(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &["limit", "before"])?;
@@ -244,7 +265,7 @@ pub(crate) async fn runs(
 /// `GET /api/runs/{id}`: one run with its output tails.
 pub(crate) async fn run(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     Query(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &[])?;
@@ -270,7 +291,7 @@ pub(crate) async fn run(
 /// `GET /api/bots/{name}/next?count=N`: the next scheduled fires.
 pub(crate) async fn next(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     Query(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &["count"])?;
@@ -289,7 +310,7 @@ pub(crate) async fn next(
 /// it.
 pub(crate) async fn run_now(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.authorize(&headers)?;
@@ -340,7 +361,7 @@ pub(crate) async fn run_now(
 /// `POST /api/bots/{name}/pause`.
 pub(crate) async fn pause(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize(&headers)?;
@@ -352,7 +373,7 @@ pub(crate) async fn pause(
 /// `POST /api/bots/{name}/resume`.
 pub(crate) async fn resume(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize(&headers)?;

@@ -407,6 +407,11 @@ async fn without_a_token_the_api_is_read_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_and_health() {
     let f = Fixture::new(Some(TOKEN)).await;
+    for bad in ["/api/bots/%FF", "/api/runs/%FF", "/api/bots/%C3%28/runs"] {
+        let (status, e) = f.get_json(bad).await;
+        assert_eq!(status, 400, "{bad}: {e}");
+        assert!(error_of(&e).contains("UTF-8"), "{bad}: {e}");
+    }
     let (status, e) = f.get_json("/api/nothing").await;
     assert_eq!(status, 404);
     assert!(error_of(&e).contains("/api/nothing"));
