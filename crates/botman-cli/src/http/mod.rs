@@ -35,9 +35,7 @@ pub(crate) struct AppState {
     /// The bearer token changes need; `None`: read-only.
     token: Option<String>,
     /// The zone the dashboard shows instants in (`[botman] timezone`).
-    #[allow(dead_code, reason = "the dashboard shows instants in it")]
     pub(crate) zone: TimeZone,
-    #[allow(dead_code, reason = "the dashboard shows instants in it")]
     pub(crate) zone_name: String,
     /// The live events, for the SSE streams.
     pub(crate) events: broadcast::Sender<Arc<BotEvent>>,
@@ -281,7 +279,6 @@ impl AppState {
     }
 
     /// Whether changes are possible at all (a token is configured).
-    #[allow(dead_code, reason = "the dashboard shows its buttons when so")]
     pub(crate) fn writable(&self) -> bool {
         self.token.is_some()
     }
