@@ -714,7 +714,11 @@ fn timeline(
             } else if fires.len() > TICKS_PER_BOT {
                 format!("{name}: more than {TICKS_PER_BOT} fires in the next 24 hours")
             } else {
-                format!("{name}: {} fires in the next 24 hours", fires.len())
+                let n = fires.len();
+                format!(
+                    "{name}: {n} fire{} in the next 24 hours",
+                    if n == 1 { "" } else { "s" }
+                )
             },
         );
         for (t, label, _) in &hours {
@@ -1408,5 +1412,275 @@ mod tests {
         assert_eq!(marks[0].0.to_string(), "2025-06-01T12:30:00Z");
         assert_eq!(marks[0].1, "18:00");
         assert_eq!(marks[6].1, "Mon");
+    }
+
+    /// The pages as the server sends them (what a browser without JavaScript
+    /// sees), through the router without TCP; tests/browser.rs drives the
+    /// script in a real browser.
+    mod pages {
+        use std::sync::Arc;
+
+        use axum::Router;
+        use axum::body::Body;
+        use axum::http::Request;
+        use botman::{Bot, Botman, EventManager, ManualClock, RunContext, RunOutput};
+        use http_body_util::BodyExt as _;
+        use tokio::sync::{broadcast, watch};
+        use tower::ServiceExt as _;
+
+        use super::super::*;
+
+        /// A bot name made of everything HTML must not see raw.
+        const ODD: &str = r#"<img src=x onerror="alert('x')">&"#;
+        const TOKEN: &str = "tok-DO-NOT-SHOW";
+
+        /// A started manager on a manual clock (no fire comes) with `hello`
+        /// (succeeds, leaves output with markup in it) and [`ODD`] (fails with
+        /// markup in its error), served with `token`, instants shown in UTC.
+        fn fixture(token: Option<&str>) -> (Botman, Router) {
+            let clock = ManualClock::new("2025-06-01T12:00:00Z".parse().unwrap());
+            let m = Botman::builder()
+                .name("ops")
+                .clock(clock)
+                .event_manager(EventManager::new())
+                .build()
+                .unwrap();
+            m.add_bot(
+                Bot::builder("hello")
+                    .schedule("0 3 * * *")
+                    .schedule_in("30 15 * * SAT", "Europe/Berlin")
+                    .job_with(|ctx: &RunContext| {
+                        ctx.set_output(RunOutput::new(
+                            Some(0),
+                            Some("<b>out</b>\n".to_owned()),
+                            None,
+                        ));
+                        Ok::<_, std::io::Error>(())
+                    })
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            m.add_bot(
+                Bot::builder(ODD)
+                    .schedule("*/5 * * * *")
+                    .retries(1)
+                    .job(|| Err::<(), _>(std::io::Error::other("<script>boom</script>")))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            m.start();
+            let (events, _) = broadcast::channel(16);
+            let (_, closing) = watch::channel(false);
+            let state = Arc::new(AppState {
+                botman: m.clone(),
+                token: token.map(str::to_owned),
+                zone: TimeZone::UTC,
+                zone_name: "UTC".to_owned(),
+                events,
+                metrics: crate::http::metrics::Metrics::new(),
+                closing,
+            });
+            (m, crate::http::router(state))
+        }
+
+        async fn run(m: &Botman, bot: &str, n: usize) {
+            for _ in 0..n {
+                m.run_bot(bot).unwrap().await.unwrap();
+            }
+        }
+
+        async fn get(app: &Router, path: &str) -> (StatusCode, String, String) {
+            let r = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = r.status();
+            let content_type = r
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                content_type,
+                String::from_utf8(body.to_vec()).unwrap(),
+            )
+        }
+
+        /// Nothing the bots or their runs said reached the page as markup.
+        fn assert_escaped(body: &str) {
+            for raw in ["<img", "<script>", "<b>out", ODD] {
+                assert!(!body.contains(raw), "{raw:?} unescaped in the page");
+            }
+            assert!(!body.contains(TOKEN), "the token is in the page");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ok_index_has_everything_without_javascript() {
+            let (m, app) = fixture(Some(TOKEN));
+            run(&m, "hello", 2).await;
+            run(&m, ODD, 1).await;
+            let (status, content_type, body) = get(&app, "/").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(content_type.starts_with("text/html"), "{content_type}");
+            assert!(body.contains(r#"<meta name="viewport""#));
+            assert!(body.contains(r#"<tr id="bot-hello" class="bot" data-bot="hello">"#));
+            assert!(body.contains("at 03:00 every day"));
+            assert!(body.contains("<code>0 3 * * *</code>"));
+            // The second schedule's zone differs from the daemon's: shown.
+            assert!(body.contains(
+            r#"<span class="words">at 15:30 on Saturday</span> <code>30 15 * * SAT</code> <span class="tz">Europe/Berlin</span>"#
+        ));
+            assert!(body.contains(r#"data-runs="2""#));
+            assert!(body.contains(r#"<span class="badge out-success">success</span>"#));
+            assert!(body.contains(r#"<span class="badge out-failure">failure</span>"#));
+            // The next fire of hello: 03:00 UTC tomorrow, 15 hours away.
+            assert!(body.contains(">in 15 h</time> <span class=\"abs\">Mon 03:00</span>"));
+            assert!(body.contains(r#"<button type="button" class="run-now" data-bot="hello""#));
+            assert!(!body.contains(r#"id="read-only""#));
+            // The timeline: a lane per bot, hello's two runs as bars, its one
+            // fire in the next 24 hours as a tick.
+            let lane = body
+                .split(r#"<div class="tl-row tl-lane" data-bot="hello">"#)
+                .nth(1)
+                .expect("hello's lane")
+                .split("</div>")
+                .next()
+                .unwrap();
+            assert_eq!(lane.matches(r#"<rect class="bar out-success""#).count(), 2);
+            assert_eq!(
+                lane.matches(r#"<g class="ticks"><line x1="#).count(),
+                1,
+                "{lane}"
+            );
+            assert_eq!(lane.matches(r#"<line class="grid"#).count(), 23, "{lane}");
+            assert!(
+                lane.contains("hello: 1 fire in the next 24 hours"),
+                "{lane}"
+            );
+            // Escaped, in text, in attributes and in the link.
+            assert!(body.contains(&format!(r#"data-bot="{}""#, escape(ODD))));
+            assert!(body.contains(&format!(r#"href="/bots/{}""#, url_segment(ODD))));
+            assert_escaped(&body);
+            // Offline: nothing from elsewhere.
+            assert!(!body.contains("https://") && !body.contains("http://"));
+            m.stop_async().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ok_read_only_has_no_buttons() {
+            let (m, app) = fixture(None);
+            let (status, _, body) = get(&app, "/").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.contains(r#"id="read-only""#));
+            assert!(body.contains(r#"data-writable="false""#));
+            assert!(!body.contains("<button"));
+            assert!(!body.contains("<th>Actions</th>"));
+            let (_, _, page) = get(&app, "/bots/hello").await;
+            assert!(page.contains(r#"id="read-only""#) && !page.contains("<button"));
+            m.stop_async().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ok_bot_page_history_output_and_paging() {
+            let (m, app) = fixture(Some(TOKEN));
+            run(&m, "hello", PAGE_RUNS + 1).await;
+            let (status, _, body) = get(&app, "/bots/hello").await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body.matches(r#"<tr class="run""#).count(), PAGE_RUNS);
+            assert!(body.contains(r#"<pre class="stdout">&lt;b&gt;out&lt;/b&gt;"#));
+            assert!(body.contains(r#"data-live-runs="true""#));
+            assert!(body.contains(r#"<dd class="" data-fact="runs">51 started, 51 succeeded"#));
+            assert!(body.contains(r#"<td data-label="Trigger">manual</td>"#));
+            assert_escaped(&body);
+            let older = body
+                .split(r#"<a href="/bots/hello?before="#)
+                .nth(1)
+                .expect("a link to older runs")
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            let (status, _, page2) = get(&app, &format!("/bots/hello?before={older}")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(page2.matches(r#"<tr class="run""#).count(), 1);
+            assert!(page2.contains(r#"<a href="/bots/hello">newest runs</a>"#));
+            assert!(!page2.contains("?before="), "a link past the last page");
+            assert!(page2.contains(r#"data-live-runs="false""#));
+
+            let (status, _, bad) = get(&app, "/bots/hello?before=%3Cb%3E").await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(bad.contains("'&lt;b&gt;' is not a cursor"), "{bad}");
+            m.stop_async().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ok_odd_names_and_unknown_bots() {
+            let (m, app) = fixture(Some(TOKEN));
+            run(&m, ODD, 1).await;
+            let (status, _, body) = get(&app, &format!("/bots/{}", url_segment(ODD))).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.contains("<pre class=\"error\">"));
+            assert!(body.contains("&lt;script&gt;boom&lt;/script&gt;"));
+            assert_escaped(&body);
+
+            let (status, content_type, body) = get(&app, "/bots/helo").await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert!(content_type.starts_with("text/html"), "{content_type}");
+            assert!(body.contains(
+                r#"There is no bot named 'helo'. Did you mean <a href="/bots/hello">hello</a>?"#
+            ));
+            let (status, _, body) = get(&app, "/bots/%3Cscript%3Ex%3C%2Fscript%3E").await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert!(body.contains("&lt;script&gt;x&lt;/script&gt;"));
+            assert_escaped(&body);
+            m.stop_async().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ok_overdue_is_marked() {
+            let (m, _app) = fixture(Some(TOKEN));
+            let b = m.bot("hello").unwrap();
+            let mut metrics = b.metrics();
+            metrics.overdue = true;
+            let state = Arc::new(AppState {
+                botman: m.clone(),
+                token: None,
+                zone: TimeZone::UTC,
+                zone_name: "UTC".to_owned(),
+                events: broadcast::channel(1).0,
+                metrics: crate::http::metrics::Metrics::new(),
+                closing: watch::channel(false).1,
+            });
+            assert!(state_badges(&metrics).contains(r#"<span class="badge overdue""#));
+            let mut row = String::new();
+            bot_row(&state, m.clock().now(), &b, &metrics, &mut row);
+            assert!(
+                row.starts_with(r#"<tr id="bot-hello" class="bot overdue""#),
+                "{row}"
+            );
+            m.stop_async().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ok_assets_are_embedded_and_local() {
+            let (m, app) = fixture(None);
+            let (status, content_type, css) = get(&app, "/assets/app.css").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(content_type.starts_with("text/css"));
+            assert!(!css.contains("url(") && !css.contains("@import"));
+            let (status, content_type, js) = get(&app, "/assets/app.js").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(content_type.starts_with("text/javascript"));
+            // The SVG namespace is a name, not a fetch.
+            let fetched = js.replace("'http://www.w3.org/2000/svg'", "");
+            assert!(!fetched.contains("http://") && !fetched.contains("https://"));
+            m.stop_async().await;
+        }
     }
 }
