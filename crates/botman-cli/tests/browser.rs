@@ -257,8 +257,11 @@ async fn scenario(c: &Client, url: &str) -> Result<(), String> {
     .await?;
     wait_js(
         c,
-        "flaky's failure to show",
-        "return document.querySelector('#bot-flaky td.last .badge')?.textContent === 'failure'",
+        "flaky's failure and cool-down to show",
+        "const row = document.getElementById('bot-flaky'); \
+         return row.querySelector('td.last .badge')?.textContent === 'failure' \
+           && row.querySelector('td.state .badge').textContent === 'timeout' \
+           && /cool-down until/.test(row.querySelector('td.next').textContent)",
     )
     .await?;
     save_screenshot(c, &screenshots.join("dashboard.png")).await?;

@@ -360,6 +360,14 @@ fn bot_row(state: &AppState, now: Timestamp, b: &BotRef, m: &BotMetrics, out: &m
         Some(_) => out.push_str(r#"<span class="muted">paused</span>"#),
         None => out.push_str(r#"<span class="muted">none</span>"#),
     }
+    // Fires in a cool-down are skipped: say until when.
+    if let Some(t) = m.timeout_until {
+        let _ = write!(
+            out,
+            r#"<div class="cool-down">cool-down until {}</div>"#,
+            escape(&absolute(&state.zone, now, t)),
+        );
+    }
     out.push_str("</td>");
     let _ = write!(
         out,
@@ -532,8 +540,10 @@ fn run_row(state: &AppState, now: Timestamp, r: &StoredRun, out: &mut String) {
         r#"<td data-label="Outcome">{}</td>"#,
         outcome_badge(r.outcome)
     );
+    // A fire not run (skipped, missed) took no time: no duration.
     let duration = r
         .finished
+        .filter(|_| r.outcome.is_none_or(|o| o.reason().is_none()))
         .map(|f| duration_text(r.started.duration_until(f).unsigned_abs()))
         .unwrap_or_else(|| "&mdash;".to_owned());
     let _ = write!(

@@ -164,6 +164,9 @@
     } else {
       next = [h('span', { class: 'muted' }, b.next_run ? 'paused' : 'none')];
     }
+    if (b.timeout_until) {
+      next.push(h('div', { class: 'cool-down' }, `cool-down until ${absolute(b.timeout_until)}`));
+    }
     fill(tr, 'td.next', next);
 
     const runs = fill(tr, 'td.runs', [
@@ -229,8 +232,10 @@
     td('Run', null, h('a', { href: `/api/runs/${run.id}` }, `#${run.id}`)),
     td('Started', null, h('span', { class: 'abs' }, absolute(run.started_at)), ' ', timeRel(run.started_at)),
     td('Outcome', null, outcomeBadge(run.outcome, run.reason)),
+    // A fire not run (skipped, missed) took no time: no duration.
     td('Duration', { class: 'num' },
-      run.duration_ms === null || run.duration_ms === undefined ? dash : duration(run.duration_ms)),
+      run.duration_ms === null || run.duration_ms === undefined || run.reason
+        ? dash : duration(run.duration_ms)),
     td('Late', { class: 'num' }, late),
     td('Attempts', { class: 'num' }, String(run.attempts)),
     td('Trigger', null, words(run.trigger)),
