@@ -364,10 +364,7 @@ pub(crate) async fn pause(
     Segment(name): Segment,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers)?;
-    let b = bot_ref(&state, &name)?;
-    b.pause();
-    Ok(Json(json!({ "bot": name, "paused": b.is_paused() })))
+    set_paused(&state, name, &headers, true)
 }
 
 /// `POST /api/bots/{name}/resume`.
@@ -376,9 +373,23 @@ pub(crate) async fn resume(
     Segment(name): Segment,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers)?;
-    let b = bot_ref(&state, &name)?;
-    b.resume();
+    set_paused(&state, name, &headers, false)
+}
+
+/// Pauses or resumes, for a caller with the token.
+fn set_paused(
+    state: &AppState,
+    name: String,
+    headers: &HeaderMap,
+    paused: bool,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(headers)?;
+    let b = bot_ref(state, &name)?;
+    if paused {
+        b.pause();
+    } else {
+        b.resume();
+    }
     Ok(Json(json!({ "bot": name, "paused": b.is_paused() })))
 }
 
