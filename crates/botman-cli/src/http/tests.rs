@@ -18,6 +18,7 @@ const HOOK: &str = "http://127.0.0.1:9/services/T000/B000/HOOKSECRETPATH";
 
 struct Fixture {
     m: Botman,
+    clock: ManualClock,
     server: Option<Server>,
     base: String,
     http: reqwest::Client,
@@ -33,7 +34,7 @@ impl Fixture {
         let clock = ManualClock::new("2025-06-01T12:00:00Z".parse().unwrap());
         let m = Botman::builder()
             .name("ops")
-            .clock(clock)
+            .clock(clock.clone())
             // The webhook below never answers: stop without waiting on it.
             .shutdown_grace(Duration::from_millis(50))
             .event_manager(EventManager::new())
@@ -94,6 +95,7 @@ impl Fixture {
         let base = format!("http://{}", server.addr);
         Fixture {
             m,
+            clock,
             server: Some(server),
             base,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
@@ -625,6 +627,25 @@ async fn prometheus_metrics_parse_back() {
             .any(|s| s.metric == "botman_fire_lateness_seconds"),
         "{text}"
     );
+
+    // A paused bot's fire is skipped, counted by its reason.
+    for b in ["hello", "fails", "slow"] {
+        f.m.bot(b).unwrap().pause();
+    }
+    f.clock.set("2025-06-02T03:00:00Z".parse().unwrap());
+    let want = "botman_skipped_total{bot=\"hello\",reason=\"paused\"} 1";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text) = f.get("/metrics").await;
+        if text.contains(want) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{want} not in\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     f.stop().await;
 }
 
