@@ -1433,7 +1433,7 @@ mod tests {
         use axum::Router;
         use axum::body::Body;
         use axum::http::Request;
-        use botman::{Bot, Botman, EventManager, ManualClock, RunContext, RunOutput};
+        use botman::{Bot, Botman, ManualClock};
         use http_body_util::BodyExt as _;
         use tokio::sync::{broadcast, watch};
         use tower::ServiceExt as _;
@@ -1449,24 +1449,9 @@ mod tests {
         /// markup in its error), served with `token`, instants shown in UTC.
         fn fixture(token: Option<&str>) -> (Botman, Router) {
             let clock = ManualClock::new("2025-06-01T12:00:00Z".parse().unwrap());
-            let m = Botman::builder()
-                .name("ops")
-                .clock(clock)
-                .event_manager(EventManager::new())
-                .build()
-                .unwrap();
+            let m = crate::http::tests::manager(&clock);
             m.add_bot(
-                Bot::builder("hello")
-                    .schedule("0 3 * * *")
-                    .schedule_in("30 15 * * SAT", "Europe/Berlin")
-                    .job_with(|ctx: &RunContext| {
-                        ctx.set_output(RunOutput::new(
-                            Some(0),
-                            Some("<b>out</b>\n".to_owned()),
-                            None,
-                        ));
-                        Ok::<_, std::io::Error>(())
-                    })
+                crate::http::tests::hello_bot(Some("<b>out</b>\n"), None)
                     .build()
                     .unwrap(),
             )

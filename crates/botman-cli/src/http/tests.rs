@@ -16,6 +16,31 @@ const TOKEN: &str = "s3cret-token-for-tests";
 /// A webhook URL whose path is a secret: it must never be shown.
 const HOOK: &str = "http://127.0.0.1:9/services/T000/B000/HOOKSECRETPATH";
 
+/// A manager named "ops" on `clock`, with its own events.
+pub(super) fn manager(clock: &ManualClock) -> Botman {
+    Botman::builder()
+        .name("ops")
+        .clock(clock.clone())
+        // A webhook of a test never answers: stop without waiting on it.
+        .shutdown_grace(Duration::from_millis(50))
+        .event_manager(EventManager::new())
+        .build()
+        .unwrap()
+}
+
+/// `hello`: fires at 03:00 (UTC) and 15:30 on Saturdays (Berlin), succeeds
+/// and leaves this output.
+pub(super) fn hello_bot(stdout: Option<&str>, stderr: Option<&str>) -> botman::BotBuilder {
+    let (stdout, stderr) = (stdout.map(str::to_owned), stderr.map(str::to_owned));
+    Bot::builder("hello")
+        .schedule("0 3 * * *")
+        .schedule_in("30 15 * * SAT", "Europe/Berlin")
+        .job_with(move |ctx: &RunContext| {
+            ctx.set_output(RunOutput::new(Some(0), stdout.clone(), stderr.clone()));
+            Ok::<_, std::io::Error>(())
+        })
+}
+
 struct Fixture {
     m: Botman,
     clock: ManualClock,
@@ -32,27 +57,10 @@ impl Fixture {
     /// `slow` (waits for `release`; overlap skip), and a server on it.
     async fn new(token: Option<&str>) -> Fixture {
         let clock = ManualClock::new("2025-06-01T12:00:00Z".parse().unwrap());
-        let m = Botman::builder()
-            .name("ops")
-            .clock(clock.clone())
-            // The webhook below never answers: stop without waiting on it.
-            .shutdown_grace(Duration::from_millis(50))
-            .event_manager(EventManager::new())
-            .build()
-            .unwrap();
+        let m = manager(&clock);
         let (release, rx) = tokio::sync::watch::channel(false);
         m.add_bot(
-            Bot::builder("hello")
-                .schedule("0 3 * * *")
-                .schedule_in("30 15 * * SAT", "Europe/Berlin")
-                .job_with(|ctx: &RunContext| {
-                    ctx.set_output(RunOutput::new(
-                        Some(0),
-                        Some("hello out\n".to_owned()),
-                        Some("<b>warn</b>\n".to_owned()),
-                    ));
-                    Ok::<_, std::io::Error>(())
-                })
+            hello_bot(Some("hello out\n"), Some("<b>warn</b>\n"))
                 .slack_webhook(HOOK)
                 .build()
                 .unwrap(),
