@@ -1428,14 +1428,13 @@ mod tests {
     /// sees), through the router without TCP; tests/browser.rs drives the
     /// script in a real browser.
     mod pages {
-        use std::sync::Arc;
 
         use axum::Router;
         use axum::body::Body;
         use axum::http::Request;
         use botman::{Bot, Botman, ManualClock};
         use http_body_util::BodyExt as _;
-        use tokio::sync::{broadcast, watch};
+        use tokio::sync::watch;
         use tower::ServiceExt as _;
 
         use super::super::*;
@@ -1466,17 +1465,13 @@ mod tests {
             )
             .unwrap();
             m.start();
-            let (events, _) = broadcast::channel(16);
-            let (_, closing) = watch::channel(false);
-            let state = Arc::new(AppState {
-                botman: m.clone(),
-                token: token.map(str::to_owned),
-                zone: TimeZone::UTC,
-                zone_name: "UTC".to_owned(),
-                events,
-                metrics: crate::http::metrics::Metrics::new(),
-                closing,
-            });
+            let state = AppState::new(
+                &m,
+                token.map(str::to_owned),
+                (TimeZone::UTC, "UTC".to_owned()),
+                watch::channel(false).1,
+                true,
+            );
             (m, crate::http::router(state))
         }
 
@@ -1643,15 +1638,13 @@ mod tests {
             let b = m.bot("hello").unwrap();
             let mut metrics = b.metrics();
             metrics.overdue = true;
-            let state = Arc::new(AppState {
-                botman: m.clone(),
-                token: None,
-                zone: TimeZone::UTC,
-                zone_name: "UTC".to_owned(),
-                events: broadcast::channel(1).0,
-                metrics: crate::http::metrics::Metrics::new(),
-                closing: watch::channel(false).1,
-            });
+            let state = AppState::new(
+                &m,
+                None,
+                (TimeZone::UTC, "UTC".to_owned()),
+                watch::channel(false).1,
+                true,
+            );
             assert!(state_badges(&metrics).contains(r#"<span class="badge overdue""#));
             let mut row = String::new();
             bot_row(&state, m.clock().now(), &b, &metrics, &mut row);

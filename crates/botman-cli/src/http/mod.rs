@@ -42,6 +42,9 @@ pub(crate) struct AppState {
     pub(crate) metrics: metrics::Metrics,
     /// Set when the server stops: the SSE streams end.
     pub(crate) closing: watch::Receiver<bool>,
+    /// Listening on loopback: only requests naming localhost or an IP
+    /// address in `Host` are answered (see [`host_guard`]).
+    pub(crate) loopback: bool,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -90,18 +93,9 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("[botman.http] {listen}: {e}"))?;
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (close, closing) = watch::channel(false);
         let read_only = token.is_none();
-        let state = Arc::new(AppState {
-            botman: m.clone(),
-            token,
-            zone: zone.0,
-            zone_name: zone.1,
-            events: events.clone(),
-            metrics: metrics::Metrics::new(),
-            closing,
-        });
+        let state = AppState::new(m, token, zone, closing, listen.ip().is_loopback());
         let subscription = {
             let state = Arc::clone(&state);
             let manager_name = m.name();
@@ -181,7 +175,45 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/api/events", get(api::events))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            host_guard,
+        ))
         .with_state(state)
+}
+
+/// A daemon on loopback answers only requests whose `Host` is `localhost`
+/// (or a `*.localhost` name) or an IP address: a web page whose own domain
+/// was made to resolve to 127.0.0.1 (DNS rebinding) would send its own
+/// name, and is refused before it reads anything.
+async fn host_guard(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.loopback
+        && let Some(host) = req.headers().get(header::HOST)
+        && !is_local_host(host.to_str().unwrap_or(""))
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this daemon listens on loopback and answers only to localhost or an IP address \
+             in the Host header (a guard against DNS rebinding)",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether `host` (a `Host` header: a name or address, maybe with a port)
+/// is localhost or an IP address.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(n, _)| n),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// An error answer: JSON `{"error": "...", ...}` with its status. Never a
@@ -247,6 +279,27 @@ impl IntoResponse for ApiError {
 }
 
 impl AppState {
+    /// The state of a server of `m`; its event streams end when `closing`
+    /// turns true.
+    pub(crate) fn new(
+        m: &Botman,
+        token: Option<String>,
+        zone: (TimeZone, String),
+        closing: watch::Receiver<bool>,
+        loopback: bool,
+    ) -> Shared {
+        Arc::new(AppState {
+            botman: m.clone(),
+            token,
+            zone: zone.0,
+            zone_name: zone.1,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            metrics: metrics::Metrics::new(),
+            closing,
+            loopback,
+        })
+    }
+
     /// Checks `Authorization: Bearer <token>` for a change: 401 without it,
     /// 403 with a wrong one or when the daemon has no token (read-only).
     /// The comparison takes the same time wherever the tokens differ.

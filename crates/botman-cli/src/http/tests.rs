@@ -696,6 +696,59 @@ async fn no_answer_carries_a_secret() {
 }
 
 #[test]
+fn ok_local_hosts() {
+    for h in [
+        "localhost",
+        "LOCALHOST:8080",
+        "127.0.0.1",
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "[::1]",
+        "app.localhost:80",
+        "10.1.2.3:9",
+        "localhost.",
+    ] {
+        assert!(super::is_local_host(h), "{h}");
+    }
+    for h in [
+        "evil.example",
+        "evil.example:8080",
+        "localhost.evil.example",
+        "",
+        "[::1",
+    ] {
+        assert!(!super::is_local_host(h), "{h}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_name_is_refused_on_loopback() {
+    let f = Fixture::new(Some(TOKEN)).await;
+    let port = f.server.as_ref().unwrap().addr.port();
+    for (host, ok) in [
+        (format!("evil.example:{port}"), false),
+        (format!("localhost:{port}"), true),
+        (format!("127.0.0.1:{port}"), true),
+    ] {
+        for path in ["/api/bots", "/", "/metrics"] {
+            let r = f
+                .http
+                .get(format!("{}{path}", f.base))
+                .header("host", &host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16() == 200, ok, "{host} {path}");
+            if !ok {
+                let body = r.text().await.unwrap();
+                assert!(body.contains("DNS rebinding"), "{body}");
+            }
+        }
+    }
+    f.stop().await;
+}
+
+#[test]
 fn ok_same_secret() {
     assert!(same_secret(b"abc", b"abc"));
     assert!(!same_secret(b"abc", b"abd"));
