@@ -54,6 +54,11 @@ const LOG_LINE_BYTES: usize = 4 * 1024;
 /// pipe hands over at most 64 KiB a read anyway.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// The first read buffer of a stream: most commands print a few lines, and a
+/// burst of 1,000 jobs holds 2,000 of these at once. A read that fills the
+/// buffer doubles it, up to [`READ_CHUNK`].
+const FIRST_READ: usize = 512;
+
 /// How often a stop looks at the group again.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -451,11 +456,16 @@ impl<'a> Capture<'a> {
     }
 
     async fn pump(&mut self, mut pipe: impl AsyncRead + Unpin) {
-        let mut buf = vec![0; READ_CHUNK];
+        let mut buf = vec![0; FIRST_READ];
         loop {
             match pipe.read(&mut buf).await {
                 Ok(0) => break,
-                Ok(n) => self.push(&buf[..n]),
+                Ok(n) => {
+                    self.push(&buf[..n]);
+                    if n == buf.len() && buf.len() < READ_CHUNK {
+                        buf.resize(buf.len() * 2, 0);
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     tracing::warn!(bot = %self.bot, stream = self.stream.name(), "reading output: {err}");
