@@ -156,6 +156,8 @@ impl Core {
             }
             match failed {
                 None => {
+                    // A write went through: the store takes writes again.
+                    self.begins_failing.store(false, Ordering::Relaxed);
                     let recovered = std::mem::take(&mut lock(&j.q).failing);
                     if recovered {
                         tracing::info!("the store records again");
@@ -219,6 +221,12 @@ impl Core {
                 }),
             );
         }
+    }
+
+    /// Whether the store's last write failed: the journal's (until one
+    /// succeeds), or the last begin of runs.
+    pub(crate) fn writes_failing(&self) -> bool {
+        lock(&self.journal.q).failing || self.begins_failing.load(Ordering::Relaxed)
     }
 
     /// A page of a bot's history, after what was recorded so far is written

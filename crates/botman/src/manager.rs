@@ -607,11 +607,34 @@ impl Botman {
         #[cfg(feature = "webhooks")]
         {
             // Let the webhooks deliver what the runs said, within the grace
-            // (in real time: it is network I/O) and at most 5 s.
-            let flush_for = core.grace.min(Duration::from_secs(5));
-            for r in self.receivers() {
-                if !r.flush(flush_for).await {
-                    tracing::warn!(url = %r.url(), "webhook still had events queued at shutdown");
+            // (in real time: it is network I/O) and at most 5 s, all at
+            // once; a second stop (`stop_runs`) cuts it short, and after a
+            // grace that ran out it gets a second at most.
+            let hurry = lock(&core.shutdown).clone();
+            let mut flush_for = core.grace.min(Duration::from_secs(5));
+            if hurry.is_cancelled() {
+                flush_for = flush_for.min(Duration::from_secs(1));
+            }
+            let receivers = self.receivers();
+            let flushes =
+                futures_util::future::join_all(receivers.iter().map(|r| r.flush(flush_for)));
+            let hurried = async {
+                if !hurry.is_cancelled() {
+                    hurry.cancelled().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                flushed = flushes => {
+                    for (r, ok) in receivers.iter().zip(flushed) {
+                        if !ok {
+                            tracing::warn!(url = %r.url(), "webhook still had events queued at shutdown");
+                        }
+                    }
+                }
+                () = hurried => {
+                    tracing::warn!("stopping now: the webhooks' queued events are not waited for");
                 }
             }
         }
@@ -627,9 +650,11 @@ impl Botman {
             serde_json::json!({"abandoned": abandoned, "stuck": stuck, "unsaved": unsaved}),
         );
         #[cfg(feature = "webhooks")]
-        for r in self.receivers_of("") {
-            // The manager's own last words.
-            r.flush(Duration::from_secs(1).min(core.grace)).await;
+        {
+            // The manager's own last words, all receivers at once.
+            let last = self.receivers_of("");
+            let wait = Duration::from_secs(1).min(core.grace);
+            futures_util::future::join_all(last.iter().map(|r| r.flush(wait))).await;
         }
         StopReport {
             abandoned,
@@ -731,6 +756,11 @@ impl Botman {
     /// (`GET /healthz` of the daemon).
     pub async fn health(&self) -> Health {
         let store = match self.core.store.ping().await {
+            // A store that answers reads may still refuse writes (a lock
+            // held, a full disk): the journal knows.
+            Ok(()) if self.core.writes_failing() => Some(
+                "the store answers but does not take writes (runs wait to be recorded)".to_owned(),
+            ),
             Ok(()) => None,
             Err(e) => Some(e.to_string()),
         };

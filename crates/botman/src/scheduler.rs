@@ -124,6 +124,8 @@ pub(crate) struct Core {
     loop_epoch: AtomicU64,
     /// Scheduler loops running now (a health check reads it).
     loops_alive: Arc<AtomicU64>,
+    /// The store's last answer to run starts was a failure.
+    pub(crate) begins_failing: AtomicBool,
     seq: AtomicU64,
     /// Runs in flight, for `stop` to wait on.
     pub(crate) in_flight: AtomicUsize,
@@ -222,6 +224,7 @@ impl Core {
             running: AtomicBool::new(false),
             loop_epoch: AtomicU64::new(0),
             loops_alive: Arc::default(),
+            begins_failing: AtomicBool::new(false),
             seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -1243,6 +1246,7 @@ impl Core {
                             Begun::ClaimedElsewhere => Began::Lost,
                         });
                     }
+                    self.begins_failing.store(false, Ordering::Relaxed);
                     break;
                 }
                 Ok(begun) => crate::store::StoreError::new(format!(
@@ -1253,6 +1257,7 @@ impl Core {
                 Err(e) => e,
             };
             self.store_errors.fetch_add(1, Ordering::Relaxed);
+            self.begins_failing.store(true, Ordering::Relaxed);
             // Runs that claim nothing go ahead now.
             pending.retain(|&i| {
                 if starts[i].claim {

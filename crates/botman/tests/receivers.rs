@@ -565,6 +565,65 @@ fn stop_waits_for_the_webhooks() {
     });
 }
 
+/// Webhooks that never answer hold a stop for the shared flush time, not
+/// that time per webhook; a second stop (`stop_runs`) cuts it short (a
+/// daemon's second signal; issue #11's review: 3 dead webhooks held a stop
+/// 12.8 s).
+#[test]
+fn dead_webhooks_are_flushed_together_and_a_second_stop_cuts_it_short() {
+    common::run(async {
+        let m = Botman::builder()
+            .event_manager(EventManager::new())
+            .shutdown_grace(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let mut servers = Vec::new();
+        for i in 0..3 {
+            let srv = server(vec![Reply::Hang; 50]).await;
+            let name = format!("b{i}");
+            m.add_bot(ok_bot(&name).slack_webhook(&srv.url).build().unwrap())
+                .unwrap();
+            servers.push(srv);
+        }
+        m.start();
+        for i in 0..3 {
+            m.run_bot(&format!("b{i}")).unwrap().await.unwrap();
+        }
+        let began = Instant::now();
+        m.stop_async().await;
+        let took = began.elapsed();
+        assert!(
+            took < Duration::from_millis(2500),
+            "one shared second, took {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(900),
+            "the flush was waited for: {took:?}"
+        );
+
+        // Again, with a longer grace cut short by a second stop.
+        let m = Botman::builder()
+            .event_manager(EventManager::new())
+            .shutdown_grace(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        m.add_bot(ok_bot("c").slack_webhook(&servers[0].url).build().unwrap())
+            .unwrap();
+        m.start();
+        m.run_bot("c").unwrap().await.unwrap();
+        let began = Instant::now();
+        let stopping = {
+            let m = m.clone();
+            tokio::spawn(async move { m.stop_async().await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        m.stop_runs();
+        tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+        let took = began.elapsed();
+        assert!(took < Duration::from_millis(2500), "cut short: {took:?}");
+    });
+}
+
 /// A thousand bots naming one Slack URL share one receiver (one queue);
 /// removing one bot's subscription leaves the others'.
 #[test]

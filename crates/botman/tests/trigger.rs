@@ -207,13 +207,48 @@ fn health_says_whether_the_scheduler_runs_and_the_store_answers() {
             );
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
+        m.add_bot(
+            Bot::builder("b")
+                .schedule("0 0 1 1 *")
+                .job(|| Ok::<_, std::io::Error>(()))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        // The store answers reads but refuses writes: unhealthy once a write
+        // failed, healthy again once one succeeds.
         store.fail(true);
-        let h = m.health().await;
-        assert!(!h.is_healthy(), "{h:?}");
-        assert!(h.store_error.as_deref().unwrap().contains("full"), "{h:?}");
+        assert!(m.health().await.is_healthy(), "no write tried yet");
+        m.run_bot("b").unwrap().await.unwrap();
+        let deadline = std::time::Instant::now() + common::WAIT;
+        let h = loop {
+            let h = m.health().await;
+            if !h.is_healthy() {
+                break h;
+            }
+            assert!(std::time::Instant::now() < deadline, "{h:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        };
+        assert!(
+            h.store_error
+                .as_deref()
+                .unwrap()
+                .contains("does not take writes"),
+            "{h:?}"
+        );
+        assert!(h.store_errors > 0, "{h:?}");
         store.fail(false);
-        assert!(m.health().await.is_healthy());
-        clock.advance(secs(1));
+        // The journal retries on the manager's clock.
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while !m.health().await.is_healthy() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                m.health().await
+            );
+            clock.advance(secs(1));
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
         m.stop_async().await;
         assert!(!m.health().await.running);
     });
