@@ -11,7 +11,7 @@
 use std::sync::atomic::AtomicU64;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botman::{BotEvent, EventKind};
 use prometheus_client::encoding::text::encode;
@@ -218,22 +218,68 @@ fn registry(state: &Shared) -> Registry {
     r
 }
 
-/// `GET /metrics`.
-pub(crate) async fn render(State(state): State<Shared>) -> Response {
+/// `GET /metrics`: OpenMetrics when the scraper asks for it (Prometheus
+/// does), else the Prometheus text format 0.0.4 that every scraper reads.
+pub(crate) async fn render(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let mut body = String::new();
-    match encode(&mut body, &registry(&state)) {
-        Ok(()) => (
+    if encode(&mut body, &registry(&state)).is_err() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not encode the metrics",
+        )
+            .into_response();
+    }
+    let open_metrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if open_metrics {
+        return (
             [(
                 header::CONTENT_TYPE,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
             body,
         )
-            .into_response(),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "could not encode the metrics",
-        )
-            .into_response(),
+            .into_response();
     }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        to_prometheus_text(&body),
+    )
+        .into_response()
+}
+
+/// OpenMetrics text as the Prometheus 0.0.4 format: a counter family is
+/// named with its `_total` (as its samples are), and there is no `# UNIT`
+/// or `# EOF`.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line.starts_with("# EOF") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -87,6 +87,17 @@ impl Server {
         token: Option<String>,
         zone: (TimeZone, String),
     ) -> Result<Server, String> {
+        Server::serve_with(m, listen, token, zone, Limits::default()).await
+    }
+
+    /// [`serve`](Server::serve) with these connection limits.
+    pub(crate) async fn serve_with(
+        m: &Botman,
+        listen: SocketAddr,
+        token: Option<String>,
+        zone: (TimeZone, String),
+        limits: Limits,
+    ) -> Result<Server, String> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("[botman.http] cannot listen on {listen}: {e}"))?;
@@ -118,17 +129,7 @@ impl Server {
             )
         };
         let app = router(Arc::clone(&state));
-        let mut stop = close.subscribe();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|closed| *closed).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        });
+        let task = tokio::spawn(accept_loop(listener, app, close.subscribe(), limits));
         tracing::info!(%addr, read_only, "HTTP API and dashboard at http://{addr}/");
         Ok(Server {
             addr,
@@ -145,12 +146,93 @@ impl Server {
         self.botman.events().unsubscribe(self.subscription);
         let _ = self.close.send(true);
         let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+        if tokio::time::timeout(Duration::from_secs(4), &mut task)
             .await
             .is_err()
         {
             task.abort();
         }
+    }
+}
+
+/// What one client may hold of the daemon: the HTTP server must never take
+/// the file descriptors and memory the jobs need (issue #11's review: 20,000
+/// half-sent requests exhausted the descriptors and jobs failed to start).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Connections open at once; one more is closed as soon as accepted.
+    pub(crate) connections: usize,
+    /// How long a client has to send a request's headers (also an idle
+    /// keep-alive connection's life).
+    pub(crate) header_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 256 connections (a dashboard holds one or two each), 10 s.
+    fn default() -> Limits {
+        Limits {
+            connections: 256,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Accepts connections until `stop`, within `limits`; then lets the
+/// requests in flight finish (at most 3 s).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    limits: Limits,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut refused: u64 = 0;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|closed| *closed) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait a moment rather than spin.
+                tracing::warn!(error = %e, "HTTP: could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    limit = limits.connections,
+                    refused,
+                    "HTTP: too many connections; new ones are closed"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(3), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP: connections still open after 3 s were dropped");
     }
 }
 

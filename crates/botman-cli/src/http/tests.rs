@@ -10,7 +10,7 @@ use botman::jiff::tz::TimeZone;
 use botman::{Bot, Botman, EventManager, ManualClock, Overlap, RunContext, RunOutput};
 use serde_json::Value;
 
-use super::{Server, same_secret};
+use super::{Limits, Server, same_secret};
 
 const TOKEN: &str = "s3cret-token-for-tests";
 /// A webhook URL whose path is a secret: it must never be shown.
@@ -564,6 +564,26 @@ async fn prometheus_metrics_parse_back() {
         assert!(std::time::Instant::now() < deadline, "{text}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    assert!(text.contains("# TYPE botman_runs_total counter"), "{text}");
+    assert!(!text.contains("# EOF"), "Prometheus 0.0.4 text by default");
+    let om = f
+        .http
+        .get(format!("{}/metrics", f.base))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let om = om.text().await.unwrap();
+    assert!(
+        om.contains("# TYPE botman_runs counter") && om.ends_with("# EOF\n"),
+        "{om}"
+    );
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
     let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
@@ -754,4 +774,69 @@ fn ok_same_secret() {
     assert!(!same_secret(b"abc", b"abd"));
     assert!(!same_secret(b"abc", b"abcd"));
     assert!(!same_secret(b"", b"a"));
+}
+
+/// Past the connection cap a new connection is closed at once, and a client
+/// that never finishes its headers is cut off after the header time limit:
+/// the server cannot be made to hold the descriptors the jobs need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_slow_headers_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let clock = ManualClock::new("2025-06-01T12:00:00Z".parse().unwrap());
+    let m = manager(&clock);
+    m.start();
+    let limits = Limits {
+        connections: 4,
+        header_timeout: Duration::from_millis(300),
+    };
+    let server = Server::serve_with(
+        &m,
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        (TimeZone::UTC, "UTC".to_owned()),
+        limits,
+    )
+    .await
+    .unwrap();
+    let addr = server.addr;
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /api/bots HTTP/1.1\r\nHost: localhost\r\nX-A: ")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    // Give the server a moment to take all four.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("the fifth connection is closed at once, not held")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    // The slow ones are cut off after the header time limit ...
+    for c in &mut slow {
+        let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("a slow client is cut off");
+        assert!(matches!(r, Ok(_) | Err(_)));
+    }
+    drop(slow);
+    // ... and their slots serve others again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    loop {
+        match http.get(format!("http://{addr}/api/bots")).send().await {
+            Ok(r) if r.status() == 200 => break,
+            other => {
+                assert!(std::time::Instant::now() < deadline, "{other:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    drop(http);
+    server.stop().await;
+    m.stop_async().await;
 }
