@@ -232,15 +232,15 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let node: Arc<str> = node.into();
-    let all: Vec<&BotConfig> = config.bots.iter().collect();
-    add_bots(&m, &config, &all, &node)?;
-    // Bound before the first fire: a port in use stops the daemon before
-    // anything ran.
+    // Bound before any bot is added: a port in use stops the daemon before
+    // anything ran or was announced to a webhook.
     let server = match &config.manager.http {
         Some(http) => Some(crate::http::Server::start(&m, &config.manager, http).await?),
         None => None,
     };
+    let node: Arc<str> = node.into();
+    let all: Vec<&BotConfig> = config.bots.iter().collect();
+    add_bots(&m, &config, &all, &node)?;
     m.start();
     tracing::info!(
         manager = %config.manager.name,
@@ -259,7 +259,7 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                match reload(&m, &config, &node) {
+                match reload(&m, &config, &node, server.as_ref()) {
                     Ok(new) => config = new,
                     Err(e) => tracing::error!("reload refused, the running configuration stays:\n{e}"),
                 }
@@ -302,7 +302,12 @@ pub(crate) async fn run(path: &Path, node: String) -> Result<(), String> {
 
 /// SIGHUP: the new file's added, removed and changed bots take effect;
 /// unchanged bots keep their state. A bad file changes nothing.
-fn reload(m: &Botman, old: &Config, node: &Arc<str>) -> Result<Config, String> {
+fn reload(
+    m: &Botman,
+    old: &Config,
+    node: &Arc<str>,
+    server: Option<&crate::http::Server>,
+) -> Result<Config, String> {
     let new = Config::load(&old.path).map_err(|e| e.to_string())?;
     let before: HashMap<&str, String> = old
         .bots
@@ -345,7 +350,16 @@ fn reload(m: &Botman, old: &Config, node: &Arc<str>) -> Result<Config, String> {
         .filter(|b| added.contains(&b.name.as_str()) || changed.contains(&b.name.as_str()))
         .collect();
     add_bots(m, &new, &to_add, node)?;
-    if format!("{:?}", old.manager) != format!("{:?}", new.manager) {
+    reload_http(&old.manager.http, &new.manager.http, server);
+    let rest = |c: &crate::config::ManagerConfig| {
+        let mut text = format!("{c:?}");
+        // [botman.http] is compared (and its token applied) on its own.
+        if let Some(i) = text.find("http: ") {
+            text.truncate(i);
+        }
+        text
+    };
+    if rest(&old.manager) != rest(&new.manager) {
         tracing::warn!(
             "reload: changes to [botman] (state, zone, workers, grace, receivers) take effect at the next start"
         );
@@ -361,6 +375,36 @@ fn reload(m: &Botman, old: &Config, node: &Arc<str>) -> Result<Config, String> {
         new.path.display()
     );
     Ok(new)
+}
+
+/// A reload's `[botman.http]`: a new token takes effect at once (the old
+/// one stops working: rotating it needs no restart); where and whether the
+/// server listens changes at the next start, and the log says so.
+fn reload_http(
+    old: &Option<crate::config::HttpConfig>,
+    new: &Option<crate::config::HttpConfig>,
+    server: Option<&crate::http::Server>,
+) {
+    match (old, new, server) {
+        (Some(o), Some(n), Some(server)) => {
+            if o.token != n.token {
+                server.set_token(n.token.clone());
+                tracing::info!(
+                    read_only = n.token.is_none(),
+                    "reload: the HTTP API's token was replaced"
+                );
+            }
+            if (o.listen, o.read_only_public) != (n.listen, n.read_only_public) {
+                tracing::warn!(
+                    "reload: changes to [botman.http] listen and read_only_public take effect at the next start"
+                );
+            }
+        }
+        (None, None, _) => {}
+        _ => tracing::warn!(
+            "reload: [botman.http] was added or removed: the HTTP server starts or stops at the next start"
+        ),
+    }
 }
 
 /// `botman history BOT`: the bot's runs from the state store, newest first.
@@ -409,7 +453,7 @@ pub(crate) fn run_json(r: &botman::StoredRun) -> serde_json::Value {
         "scheduled_at": ts(r.scheduled),
         "started_at": ts(Some(r.started)),
         "finished_at": ts(r.finished),
-        "duration_ms": r.finished.map(|f| r.started.duration_until(f).as_secs_f64() * 1e3),
+        "duration_ms": r.finished.map(|f| (r.started.duration_until(f).as_secs_f64() * 1e6).round() / 1e3),
         "outcome": r.outcome.map(|o| o.as_str()),
         "reason": r.outcome.and_then(|o| o.reason()),
         "attempts": r.attempts,

@@ -789,6 +789,33 @@ command = "echo ran"
     assert_eq!(code, Some(1));
     assert!(err.contains("403") && err.contains("wrong token"), "{err}");
     assert!(!err.contains("tok-123"));
+
+    // A new token by SIGHUP: the file's new token works at once, the old
+    // one no longer does.
+    let rotated = std::fs::read_to_string(dir.path().join("botman.toml"))
+        .unwrap()
+        .replace("token = \"env:BOTMAN_TOKEN\"", "token = \"tok-456\"");
+    write_config(dir.path(), "botman.toml", &rotated);
+    d.signal("HUP");
+    d.wait_until("the new token", |d| {
+        d.stderr()
+            .contains("the HTTP API's token was replaced")
+            .then_some(())
+    });
+    let (code, out, err) = botman(dir.path(), &["pause", "by-hand"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    write_config(
+        dir.path(),
+        "old.toml",
+        &rotated.replace("tok-456", "tok-123"),
+    );
+    let (code, _, err) = botman(
+        dir.path(),
+        &["resume", "by-hand", "--config", "old.toml"],
+        &[],
+    );
+    assert_eq!(code, Some(1), "the old token is refused");
+    assert!(err.contains("403"), "{err}");
     d.signal("TERM");
     assert!(d.wait_exit(PATIENCE).success(), "{}", d.output());
 

@@ -569,6 +569,27 @@ command = ["report", "--all"]
         assert!(load(text).unwrap().manager.http.unwrap().read_only_public);
         let text = "[botman.http]\nlisten = \"[::1]:0\"\n";
         assert!(load(text).is_ok(), "loopback needs no token");
+        let text = "[botman.http]\ntoken = \" tok\\n\"\n";
+        let h = load(text).unwrap().manager.http.unwrap();
+        assert_eq!(
+            h.token.as_deref(),
+            Some("tok"),
+            "trimmed, as a client sends it"
+        );
+    }
+
+    #[test]
+    fn err_dot_names() {
+        for name in [".", ".."] {
+            let e = errors(&format!(
+                "[[bot]]\nname = \"{name}\"\nschedule = \"@daily\"\ncommand = \"true\"\n"
+            ));
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert!(
+                e[0].contains(&format!("'{name}' cannot be a bot's name")),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

@@ -146,8 +146,10 @@ fn http(h: &RawHttp, cx: &Ctx<'_>, d: &mut Diagnostics) -> Option<HttpConfig> {
         },
     };
     let token = h.token.as_ref().and_then(|t| {
-        let value = secret(t, cx, d)?;
-        if value.trim().is_empty() {
+        // A secret read from a file often ends in a newline: the token is
+        // what is between the spaces, as a client sends it.
+        let value = secret(t, cx, d)?.trim().to_owned();
+        if value.is_empty() {
             d.error(
                 t.span.clone(),
                 "'token' is empty: leave it out for a read-only API, or give a long random string",
@@ -195,6 +197,12 @@ fn bot(
         let trimmed = n.value.trim();
         if trimmed.is_empty() {
             d.error(n.span.clone(), "the bot's 'name' is empty");
+            None
+        } else if trimmed == "." || trimmed == ".." {
+            d.error(
+                n.span.clone(),
+                format!("'{trimmed}' cannot be a bot's name (it is a path step in the dashboard's and the API's addresses); choose another name"),
+            );
             None
         } else if trimmed == "all" {
             d.error(

@@ -28,7 +28,38 @@ const DEFAULT_LIMIT: usize = 20;
 /// Fires when `count` is not given.
 const DEFAULT_COUNT: usize = 5;
 
-type Params = Query<HashMap<String, String>>;
+/// A route's query parameters, each at most once: a repeated one is a 400
+/// naming it (which of two values was meant cannot be guessed).
+pub(crate) struct Params(pub(crate) HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Params, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad query: {}", e.body_text()),
+                )
+            })?;
+        let mut params = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if params.contains_key(&k) {
+                return Err(ApiError::bad_param(
+                    &k,
+                    "given more than once; give it once (a list goes comma-separated, as kind=a,b)",
+                ));
+            }
+            params.insert(k, v);
+        }
+        Ok(Params(params))
+    }
+}
 
 /// The `{name}` or `{id}` segment of a route, or a JSON 400 saying what is
 /// wrong with it (axum's own rejection is plain text).
@@ -111,7 +142,12 @@ fn ts(t: Option<Timestamp>) -> Value {
 }
 
 fn ms(d: Option<Duration>) -> Value {
-    d.map_or(Value::Null, |d| json!(d.as_secs_f64() * 1e3))
+    d.map_or(Value::Null, |d| json!(round_ms(d.as_secs_f64() * 1e3)))
+}
+
+/// Milliseconds to the microsecond (no float noise like 1.1139999999999999).
+pub(crate) fn round_ms(ms: f64) -> f64 {
+    (ms * 1e3).round() / 1e3
 }
 
 /// A bot's state as the API and the metrics name it: `idle`, `running`,
@@ -174,7 +210,7 @@ pub(crate) fn run_json(r: &StoredRun, tails: bool) -> Value {
     let mut v = crate::daemon::run_json(r);
     v["lateness_ms"] = match r.scheduled {
         Some(s) if r.outcome.is_none_or(|o| o.reason().is_none()) => {
-            json!(s.duration_until(r.started).as_secs_f64() * 1e3)
+            json!(round_ms(s.duration_until(r.started).as_secs_f64() * 1e3))
         }
         _ => Value::Null,
     };
@@ -186,7 +222,7 @@ pub(crate) fn run_json(r: &StoredRun, tails: bool) -> Value {
 }
 
 /// `GET /api/bots`: every bot, in name order.
-pub(crate) async fn bots(State(state): State<Shared>, Query(p): Params) -> Response {
+pub(crate) async fn bots(State(state): State<Shared>, Params(p): Params) -> Response {
     if let Err(e) = only(&p, &[]) {
         return e.into_response();
     }
@@ -206,7 +242,7 @@ pub(crate) async fn bots(State(state): State<Shared>, Query(p): Params) -> Respo
 pub(crate) async fn bot(
     State(state): State<Shared>,
     Segment(name): Segment,
-    Query(p): Params,
+    Params(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &[])?;
     let b = bot_ref(&state, &name)?;
@@ -228,7 +264,7 @@ pub(crate) async fn bot(
 pub(crate) async fn runs(
     State(state): State<Shared>,
     Segment(name): Segment,
-    Query(p): Params,
+    Params(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &["limit", "before"])?;
     let limit = count_param(&p, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
@@ -266,7 +302,7 @@ pub(crate) async fn runs(
 pub(crate) async fn run(
     State(state): State<Shared>,
     Segment(id): Segment,
-    Query(p): Params,
+    Params(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &[])?;
     let id = match id.trim().parse::<i64>() {
@@ -292,7 +328,7 @@ pub(crate) async fn run(
 pub(crate) async fn next(
     State(state): State<Shared>,
     Segment(name): Segment,
-    Query(p): Params,
+    Params(p): Params,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &["count"])?;
     let count = count_param(&p, "count", DEFAULT_COUNT, MAX_LIMIT)?;
@@ -311,9 +347,11 @@ pub(crate) async fn next(
 pub(crate) async fn run_now(
     State(state): State<Shared>,
     Segment(name): Segment,
+    Params(p): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.authorize(&headers)?;
+    only(&p, &[])?;
     bot_ref(&state, &name)?;
     let triggered = state.botman.trigger(&name).map_err(|e| {
         if e.is_unknown() {
@@ -349,7 +387,17 @@ pub(crate) async fn run_now(
         Triggered::Skipped(reason) => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "not run: a run of '{name}' is going and its overlap policy says {}",
+                "not run: {} ({})",
+                match reason {
+                    botman::SkipReason::Overlap =>
+                        format!("a run of '{name}' is going and its overlap policy is skip"),
+                    botman::SkipReason::ConcurrencyLimit => format!(
+                        "'{name}' already runs as many times at once as its overlap policy allows"
+                    ),
+                    botman::SkipReason::QueueFull =>
+                        format!("a run of '{name}' is going and another already waits behind it"),
+                    _ => format!("'{name}' cannot run now"),
+                },
                 reason.as_str()
             ),
         )
@@ -362,28 +410,32 @@ pub(crate) async fn run_now(
 pub(crate) async fn pause(
     State(state): State<Shared>,
     Segment(name): Segment,
+    Params(p): Params,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    set_paused(&state, name, &headers, true)
+    set_paused(&state, name, &p, &headers, true)
 }
 
 /// `POST /api/bots/{name}/resume`.
 pub(crate) async fn resume(
     State(state): State<Shared>,
     Segment(name): Segment,
+    Params(p): Params,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    set_paused(&state, name, &headers, false)
+    set_paused(&state, name, &p, &headers, false)
 }
 
 /// Pauses or resumes, for a caller with the token.
 fn set_paused(
     state: &AppState,
     name: String,
+    params: &HashMap<String, String>,
     headers: &HeaderMap,
     paused: bool,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize(headers)?;
+    only(params, &[])?;
     let b = bot_ref(state, &name)?;
     if paused {
         b.pause();
@@ -398,14 +450,18 @@ fn set_paused(
 /// falls behind gets a `lagged` event saying how many it missed.
 pub(crate) async fn events(
     State(state): State<Shared>,
-    Query(p): Params,
+    Params(p): Params,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     only(&p, &["bot", "kind"])?;
     let bot = p.get("bot").cloned();
-    if let Some(b) = &bot
-        && b.trim().is_empty()
-    {
-        return Err(ApiError::bad_param("bot", "empty"));
+    if let Some(b) = &bot {
+        if b.trim().is_empty() {
+            return Err(ApiError::bad_param("bot", "empty"));
+        }
+        // A bot of the daemon, or the manager itself (its own events).
+        if *b != state.botman.name() && state.botman.bot(b).is_err() {
+            return Err(ApiError::unknown_bot(&state, b).with("parameter", "bot"));
+        }
     }
     let kinds: Option<Vec<String>> = match p.get("kind") {
         None => None,

@@ -954,6 +954,14 @@ pub(crate) fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A job's output may hold NUL, ESC (terminal colours) and other
+            // control bytes that HTML cannot carry: shown as their Unicode
+            // control pictures (U+2400..), so nothing is lost from sight.
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {
+                out.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'))
+            }
+            '\u{7f}' => out.push('\u{2421}'),
             c => out.push(c),
         }
     }
@@ -1361,6 +1369,10 @@ mod tests {
         assert_eq!(
             escape(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(
+            escape("a\0b\x1b[31mc\x7f\n\td"),
+            "a\u{2400}b\u{241b}[31mc\u{2421}\n\td"
         );
     }
 

@@ -32,8 +32,9 @@ use crate::config::{HttpConfig, ManagerConfig};
 /// What every handler reads.
 pub(crate) struct AppState {
     pub(crate) botman: Botman,
-    /// The bearer token changes need; `None`: read-only.
-    token: Option<String>,
+    /// The bearer token changes need; `None`: read-only. Replaced by a
+    /// reload (SIGHUP) that changes it.
+    token: std::sync::RwLock<Option<String>>,
     /// The zone the dashboard shows instants in (`[botman] timezone`).
     pub(crate) zone: TimeZone,
     pub(crate) zone_name: String,
@@ -61,6 +62,7 @@ pub(crate) struct Server {
     task: tokio::task::JoinHandle<()>,
     botman: Botman,
     subscription: SubscriptionId,
+    state: Shared,
 }
 
 impl Server {
@@ -137,7 +139,14 @@ impl Server {
             task,
             botman: m.clone(),
             subscription,
+            state,
         })
+    }
+
+    /// Takes the token of a reloaded file: the old one stops working.
+    /// Where the server listens changes only at a restart.
+    pub(crate) fn set_token(&self, token: Option<String>) {
+        *self.state.token.write().unwrap_or_else(|e| e.into_inner()) = token;
     }
 
     /// Stops serving: open event streams end, requests in flight get a
@@ -372,7 +381,7 @@ impl AppState {
     ) -> Shared {
         Arc::new(AppState {
             botman: m.clone(),
-            token,
+            token: std::sync::RwLock::new(token),
             zone: zone.0,
             zone_name: zone.1,
             events: broadcast::channel(EVENT_BUFFER).0,
@@ -382,11 +391,16 @@ impl AppState {
         })
     }
 
+    /// The token now (a reload may have replaced it).
+    fn token(&self) -> Option<String> {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Checks `Authorization: Bearer <token>` for a change: 401 without it,
     /// 403 with a wrong one or when the daemon has no token (read-only).
     /// The comparison takes the same time wherever the tokens differ.
     pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(token) = &self.token else {
+        let Some(token) = self.token() else {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "this daemon is read-only: its [botman.http] has no token",
@@ -415,7 +429,7 @@ impl AppState {
 
     /// Whether changes are possible at all (a token is configured).
     pub(crate) fn writable(&self) -> bool {
-        self.token.is_some()
+        self.token().is_some()
     }
 }
 

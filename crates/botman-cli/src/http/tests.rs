@@ -285,6 +285,7 @@ async fn history_pages_newest_first_with_a_cursor() {
         ("before=x", "before"),
         ("before=-4", "before"),
         ("limt=3", "limt"),
+        ("limit=1&limit=2", "limit"),
     ] {
         let (status, e) = f.get_json(&format!("/api/bots/hello/runs?{query}")).await;
         assert_eq!(status, 400, "{query}: {e}");
@@ -395,9 +396,17 @@ async fn changes_need_the_token() {
     let (status, e, _) = f.post("/api/bots/slow/run", Some(TOKEN)).await;
     assert_eq!(status, 409, "{e}");
     assert_eq!(e["reason"], "overlap");
+    assert!(error_of(&e).contains("its overlap policy is skip"), "{e}");
 
     let (status, e, _) = f.post("/api/bots/nobody/run", Some(TOKEN)).await;
     assert_eq!(status, 404, "{e}");
+    let (status, e, _) = f.post("/api/bots/hello/pause?now=1", Some(TOKEN)).await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["parameter"], "now");
+    assert!(
+        !f.m.bot("hello").unwrap().is_paused(),
+        "a refused request changes nothing"
+    );
     let (status, e) = f.get_json("/api/bots/hello/run").await;
     assert_eq!(status, 405, "{e}");
     f.stop().await;
@@ -542,6 +551,13 @@ async fn events_stream_live_with_filters() {
     let (status, e) = f.get_json("/api/events?bots=hello").await;
     assert_eq!(status, 400);
     assert_eq!(e["parameter"], "bots");
+    let (status, e) = f.get_json("/api/events?bot=helo").await;
+    assert_eq!(status, 404, "{e}");
+    assert!(error_of(&e).contains("did you mean 'hello'"), "{e}");
+    let (status, e) = f.get_json("/api/events?bot=hello&bot=fails").await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["parameter"], "bot");
+    assert!(error_of(&e).contains("more than once"), "{e}");
     // Stopping the server ends open streams (it does not hang).
     tokio::time::timeout(Duration::from_secs(10), f.stop())
         .await
