@@ -54,12 +54,16 @@ fn skipped(t: Triggered) -> SkipReason {
     }
 }
 
+/// A manager on a manual clock, and the gate its `held` jobs wait on.
+fn manager_and_gate() -> (Botman, watch::Sender<bool>) {
+    let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
+    (common::manager(&clock), watch::channel(false).0)
+}
+
 #[test]
 fn trigger_follows_the_overlap_policy() {
     run(async {
-        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-        let m = common::manager(&clock);
-        let (release, _) = watch::channel(false);
+        let (m, release) = manager_and_gate();
         for (name, overlap) in [
             ("skip", Overlap::Skip),
             ("queue", Overlap::Queue),
@@ -105,9 +109,7 @@ fn trigger_follows_the_overlap_policy() {
 #[test]
 fn trigger_replaces_and_runs_a_paused_bot() {
     run(async {
-        let clock = ManualClock::new(t("2025-01-01T00:00:00Z"));
-        let m = common::manager(&clock);
-        let (release, _) = watch::channel(false);
+        let (m, release) = manager_and_gate();
         m.add_bot(bot("rep", Overlap::Replace, &release)).unwrap();
         m.add_bot(bot("paused", Overlap::Skip, &release)).unwrap();
         m.start();
