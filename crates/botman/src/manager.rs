@@ -780,6 +780,28 @@ impl Botman {
             .collect()
     }
 
+    /// Subscribes `callback` to every event of this manager whose type is
+    /// in `types` (empty: all): its bots' (a bot removed while its run went
+    /// on included) and its own, not another manager's on the same
+    /// [`EventManager`], with a queue of `capacity` events (past it, events
+    /// are dropped and counted). What the daemon's event stream and metrics
+    /// hear.
+    pub fn subscribe(
+        &self,
+        callback: impl Fn(&crate::BotEvent) + Send + Sync + 'static,
+        types: &[EventType],
+        capacity: usize,
+    ) -> crate::SubscriptionId {
+        self.core.events.subscribe_filtered(
+            crate::events::Filter::Instance {
+                manager: self.core.instance,
+            },
+            Box::new(callback),
+            types,
+            capacity,
+        )
+    }
+
     /// Metrics of every bot, in name order.
     pub fn metrics(&self) -> Vec<BotMetrics> {
         let mut bots: Vec<Arc<BotEntry>> = lock(&self.core.bots).values().cloned().collect();

@@ -275,3 +275,57 @@ fn bot_ids_are_stable_across_restarts() {
     assert_ne!(id("ops"), id("dev"));
     assert_eq!(id("ops").len(), 16);
 }
+
+/// `Botman::subscribe` hears one manager's events, its bots' and its own,
+/// not another manager's on the same event manager, even a bot of the same
+/// name.
+#[test]
+fn a_manager_subscription_hears_that_manager_only() {
+    common::run(async {
+        let events = EventManager::new();
+        let mk = |name: &str| {
+            let m = Botman::builder()
+                .name(name)
+                .event_manager(events.clone())
+                .build()
+                .unwrap();
+            m.add_bot(
+                Bot::builder("same")
+                    .schedule("0 0 1 1 *")
+                    .job(|| Ok::<_, std::io::Error>(()))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            m
+        };
+        let (a, b) = (mk("a"), mk("b"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        a.subscribe(
+            move |e: &BotEvent| s.lock().unwrap().push((e.bot_name.clone(), e.kind)),
+            &[],
+            botman::DEFAULT_QUEUE,
+        );
+        a.start();
+        b.start();
+        b.run_bot("same").unwrap().await.unwrap();
+        a.run_bot("same").unwrap().await.unwrap();
+        assert!(events.wait_until_empty(WAIT));
+        a.stop_async().await;
+        b.stop_async().await;
+        assert!(events.wait_until_empty(WAIT));
+        let seen = seen.lock().unwrap().clone();
+        let succeeded: Vec<_> = seen
+            .iter()
+            .filter(|(_, k)| *k == EventKind::RunSucceeded)
+            .collect();
+        assert_eq!(succeeded.len(), 1, "a's run only: {seen:?}");
+        assert!(
+            seen.iter()
+                .any(|(n, k)| n == "a" && *k == EventKind::ManagerStopped),
+            "{seen:?}"
+        );
+        assert!(!seen.iter().any(|(n, _)| n == "b"), "{seen:?}");
+    });
+}

@@ -111,18 +111,10 @@ impl Server {
         let state = AppState::new(m, token, zone, closing, listen.ip().is_loopback());
         let subscription = {
             let state = Arc::clone(&state);
-            let manager_name = m.name();
-            m.events().subscribe_with_queue(
-                "all",
+            // This manager's events only (one process may hold several),
+            // a bot's last run after a reload removed it included.
+            m.subscribe(
                 move |e: &BotEvent| {
-                    // Another manager's events (one process may hold
-                    // several) are not this daemon's.
-                    if e.bot_name != manager_name
-                        && e.kind != botman::EventKind::BotRemoved
-                        && state.botman.bot(&e.bot_name).is_err()
-                    {
-                        return;
-                    }
                     state.metrics.observe(e);
                     let _ = state.events.send(Arc::new(e.clone()));
                 },

@@ -558,6 +558,19 @@ async fn events_stream_live_with_filters() {
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["parameter"], "bot");
     assert!(error_of(&e).contains("more than once"), "{e}");
+    // A bot removed while its run goes on: its end is still told.
+    let mut slow_events = f
+        .http
+        .get(format!("{}/api/events?bot=slow&kind=run_succeeded", f.base))
+        .send()
+        .await
+        .unwrap();
+    let handle = f.m.run_bot("slow").unwrap();
+    f.m.remove_bot("slow").unwrap();
+    f.release.send_replace(true);
+    handle.await.unwrap();
+    let ended = read_events(&mut slow_events, |s| !s.is_empty()).await;
+    assert_eq!(ended[0].1["bot_name"], "slow", "{ended:?}");
     // Stopping the server ends open streams (it does not hang).
     tokio::time::timeout(Duration::from_secs(10), f.stop())
         .await

@@ -457,6 +457,9 @@ pub(crate) enum Filter {
     /// One manager's own events.
     #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
     Manager { manager: u64 },
+    /// Every event of one manager: its bots' (also one removed while its
+    /// run went on) and its own.
+    Instance { manager: u64 },
 }
 
 impl Filter {
@@ -476,6 +479,7 @@ impl Filter {
                 e.origin.manager == *manager && !e.origin.of_manager && **name == *e.bot_name
             }
             Filter::Manager { manager } => e.origin.manager == *manager && e.origin.of_manager,
+            Filter::Instance { manager } => e.origin.manager == *manager,
         }
     }
 
