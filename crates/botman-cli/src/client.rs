@@ -55,15 +55,14 @@ pub(crate) async fn ask(config: &Config, bot: &str, action: Action) -> Result<St
         ));
     }
     let addr = reach(http.listen);
-    let name: String = url_path_segment(bot);
-    let url = format!("http://{addr}/api/bots/{name}/{}", action.route());
+    let url = route_url(addr, bot, action)?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .no_proxy()
         .build()
         .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
     let resp = client
-        .post(&url)
+        .post(url)
         .bearer_auth(token)
         .send()
         .await
@@ -91,18 +90,15 @@ pub(crate) async fn ask(config: &Config, bot: &str, action: Action) -> Result<St
     })
 }
 
-/// `s` as one URL path segment (percent-encoded beyond the unreserved
-/// characters).
-fn url_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// `http://ADDR/api/bots/BOT/ACTION`, the bot's name one path segment
+/// (percent-encoded by the URL type, whatever it holds).
+fn route_url(addr: SocketAddr, bot: &str, action: Action) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(&format!("http://{addr}/"))
+        .map_err(|e| format!("the daemon's address {addr}: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|()| format!("the daemon's address {addr} takes no path"))?
+        .extend(["api", "bots", bot, action.route()]);
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -120,7 +116,14 @@ mod tests {
             reach("10.0.0.1:9".parse().unwrap()),
             "10.0.0.1:9".parse().unwrap()
         );
-        assert_eq!(url_path_segment("a b/ü"), "a%20b%2F%C3%BC");
-        assert_eq!(url_path_segment("nightly-backup_1.x"), "nightly-backup_1.x");
+        let url = |bot| route_url("127.0.0.1:9".parse().unwrap(), bot, Action::Pause).unwrap();
+        assert_eq!(
+            url("a b/ü").as_str(),
+            "http://127.0.0.1:9/api/bots/a%20b%2F%C3%BC/pause"
+        );
+        assert_eq!(
+            url("nightly-backup_1.x").as_str(),
+            "http://127.0.0.1:9/api/bots/nightly-backup_1.x/pause"
+        );
     }
 }

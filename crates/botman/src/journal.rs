@@ -237,12 +237,18 @@ impl Core {
         limit: usize,
         before: Option<RunId>,
     ) -> Result<HistoryPage, crate::Error> {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), self.flush_journal(Timestamp::MAX)).await;
+        self.flush_before_read().await;
         self.store
             .history(bot, limit, before)
             .await
             .map_err(crate::Error::store)
+    }
+
+    /// Before a read of runs: what was recorded so far is written, waiting
+    /// at most a second of real time for a store that fails.
+    pub(crate) async fn flush_before_read(&self) {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), self.flush_journal(Timestamp::MAX)).await;
     }
 
     /// Waits until everything queued is written, or until `deadline` on the

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::bot::Bot;
@@ -743,11 +742,7 @@ impl Botman {
     ///
     /// Errors: the store failed ([`Error::is_store`]).
     pub async fn run_record(&self, id: RunId) -> Result<Option<StoredRun>, Error> {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            self.core.flush_journal(Timestamp::MAX),
-        )
-        .await;
+        self.core.flush_before_read().await;
         self.core.store.run(id).await.map_err(Error::store)
     }
 

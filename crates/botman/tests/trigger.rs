@@ -186,6 +186,21 @@ fn a_run_is_found_by_its_id() {
     });
 }
 
+/// Polls `m.health()` (real time, bounded by `WAIT`) until its
+/// `is_healthy()` is `healthy`, calling `tick` between looks; the answer.
+async fn health_until(m: &Botman, healthy: bool, tick: impl Fn()) -> botman::Health {
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let h = m.health().await;
+        if h.is_healthy() == healthy {
+            return h;
+        }
+        assert!(std::time::Instant::now() < deadline, "{h:?}");
+        tick();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
 #[test]
 fn health_says_whether_the_scheduler_runs_and_the_store_answers() {
     run(async {
@@ -200,15 +215,7 @@ fn health_says_whether_the_scheduler_runs_and_the_store_answers() {
         assert!(!h.running && !h.scheduler_alive && !h.is_healthy(), "{h:?}");
         m.start();
         // The loop is spawned: alive within a moment.
-        let deadline = std::time::Instant::now() + common::WAIT;
-        while !m.health().await.is_healthy() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}",
-                m.health().await
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
+        health_until(&m, true, || {}).await;
         m.add_bot(
             Bot::builder("b")
                 .schedule("0 0 1 1 *")
@@ -222,15 +229,7 @@ fn health_says_whether_the_scheduler_runs_and_the_store_answers() {
         store.fail(true);
         assert!(m.health().await.is_healthy(), "no write tried yet");
         m.run_bot("b").unwrap().await.unwrap();
-        let deadline = std::time::Instant::now() + common::WAIT;
-        let h = loop {
-            let h = m.health().await;
-            if !h.is_healthy() {
-                break h;
-            }
-            assert!(std::time::Instant::now() < deadline, "{h:?}");
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        };
+        let h = health_until(&m, false, || {}).await;
         assert!(
             h.store_error
                 .as_deref()
@@ -241,16 +240,7 @@ fn health_says_whether_the_scheduler_runs_and_the_store_answers() {
         assert!(h.store_errors > 0, "{h:?}");
         store.fail(false);
         // The journal retries on the manager's clock.
-        let deadline = std::time::Instant::now() + common::WAIT;
-        while !m.health().await.is_healthy() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}",
-                m.health().await
-            );
-            clock.advance(secs(1));
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
+        health_until(&m, true, || clock.advance(secs(1))).await;
         m.stop_async().await;
         assert!(!m.health().await.running);
     });

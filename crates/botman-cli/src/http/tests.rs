@@ -146,6 +146,24 @@ impl Fixture {
         (status, v, headers)
     }
 
+    /// `/metrics` once it holds `want` (the metrics count events, which
+    /// are delivered on their own thread); fails after 10 s.
+    async fn metrics_containing(&self, want: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, text) = self.get("/metrics").await;
+            assert_eq!(status, 200);
+            if text.contains(want) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{want} not in\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Runs `bot` by hand `n` times, each to its end.
     async fn run(&self, bot: &str, n: usize) {
         for _ in 0..n {
@@ -582,17 +600,9 @@ async fn prometheus_metrics_parse_back() {
     let f = Fixture::new(Some(TOKEN)).await;
     f.run("hello", 2).await;
     f.run("fails", 1).await;
-    // The metrics count events, delivered on their own thread.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let (status, text) = f.get("/metrics").await;
-        assert_eq!(status, 200);
-        if text.contains("botman_errors_total{bot=\"fails\"} 1") {
-            break text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let text = f
+        .metrics_containing("botman_errors_total{bot=\"fails\"} 1")
+        .await;
     assert!(text.contains("# TYPE botman_runs_total counter"), "{text}");
     assert!(!text.contains("# EOF"), "Prometheus 0.0.4 text by default");
     let om = f
@@ -691,18 +701,7 @@ async fn prometheus_metrics_parse_back() {
     }
     f.clock.set("2025-06-02T03:00:00Z".parse().unwrap());
     let want = "botman_skipped_total{bot=\"hello\",reason=\"paused\"} 1";
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, text) = f.get("/metrics").await;
-        if text.contains(want) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{want} not in\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    f.metrics_containing(want).await;
     f.stop().await;
 }
 
