@@ -115,6 +115,8 @@ impl Fixture {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
+            // A stream where an answer was expected fails, not hangs.
+            .timeout(Duration::from_secs(10))
             .send()
             .await
             .unwrap();
@@ -133,7 +135,10 @@ impl Fixture {
         path: &str,
         token: Option<&str>,
     ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut req = self.http.post(format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(10));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
